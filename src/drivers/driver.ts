@@ -1,0 +1,117 @@
+import type { Flag, MessageMeta } from "../model/types.js";
+
+/**
+ * The one interface every store implements (IMAP, Maildir). The engine sees nothing else.
+ *
+ * Contract:
+ * - Folder names are UTF-8 strings with `/` as the hierarchy separator, whatever the store uses
+ *   underneath (IMAP delimiter, modified UTF-7, Maildir++ dots). `INBOX` is spelled `INBOX`.
+ * - A `Store` is opened once per run and closed at the end. Calls on one `Store` may run
+ *   concurrently only where noted; the engine works one folder at a time per store.
+ * - `list()` yields every message of the folder (or, with `since`, only what changed) in ascending
+ *   key order as the store defines it; it must be fully consumed or `return()`ed before any other
+ *   call on the same folder (IMAP cannot issue commands inside a fetch loop on one connection).
+ * - A write (`append`, `setFlags`, `remove`) resolves only when the store has made it durable
+ *   (Maildir: fsynced file and rename; IMAP: tagged OK). Callers record state only after that.
+ * - Errors are `DriverError`s with a scope (how far the failure reaches) and whether a retry can help.
+ *   Any other exception is a bug.
+ * - Cancellation: closing the store aborts outstanding calls with a `store`-scoped DriverError.
+ */
+export interface Store {
+  readonly caps: StoreCaps;
+  /** A short description for messages, e.g. `imap://me@host:993` or `maildir:/home/me/Mail`. Never a secret. */
+  readonly label: string;
+  listFolders(): Promise<FolderInfo[]>;
+  /** Creates the folder and any missing parents. Creating an existing folder is not an error. */
+  createFolder(name: string): Promise<void>;
+  /** Removes an (empty) folder. */
+  removeFolder(name: string): Promise<void>;
+  openFolder(name: string): Promise<Folder>;
+  close(): Promise<void>;
+}
+
+export interface StoreCaps {
+  /** Can store keywords other than the system flags. */
+  keywords: boolean;
+  /** `list({ since })` returns only changes (IMAP CONDSTORE/QRESYNC). */
+  incremental: boolean;
+  /** Keys stay valid across runs unless `identity` changes. */
+  stableKeys: boolean;
+}
+
+export interface FolderInfo {
+  name: string;
+  /** Folder cannot hold messages (IMAP \Noselect). */
+  noselect?: boolean;
+}
+
+/** Where a folder stood when it was last listed; opaque to the engine except for equality. */
+export interface FolderMarker {
+  uidNext?: number;
+  highestModseq?: string;
+  count?: number;
+}
+
+export interface ListOptions {
+  /** Only messages with date >= minDate (ms); the store may return more, never fewer. */
+  minDate?: number;
+  /** Only changes since this marker (when caps.incremental). Removed keys are then reported in `vanished`. */
+  since?: FolderMarker;
+}
+
+export interface ChangeListing {
+  /** Messages new or changed since the marker. */
+  changed: MessageMeta[];
+  /** Keys that vanished since the marker. */
+  vanished: string[];
+}
+
+export interface AppendInput {
+  /** The message bytes, streamed. Never collected whole by the driver. */
+  body: AsyncIterable<Uint8Array>;
+  /** Size in bytes when known up front (IMAP APPEND needs it for the literal). */
+  size?: number;
+  flags: Flag[];
+  /** Arrival date, ms since the epoch. */
+  date: number;
+}
+
+export interface Folder {
+  readonly name: string;
+  /** Changes when every key of the folder becomes invalid (IMAP UIDVALIDITY). Maildir: a constant. */
+  readonly identity: string;
+  /** The marker now, as of opening (for incremental listing next time). */
+  readonly marker: FolderMarker;
+  list(opts?: ListOptions): AsyncIterable<MessageMeta>;
+  /** Only when store.caps.incremental. */
+  listChanges?(since: FolderMarker, opts?: ListOptions): Promise<ChangeListing>;
+  /** The message bytes, exactly as stored. */
+  read(key: string): AsyncIterable<Uint8Array>;
+  /** Only the header section (up to and including the blank line), for Message-ID matching. */
+  readHeader(key: string): Promise<Uint8Array>;
+  /** Returns the new key. Flags the store cannot keep are dropped silently (see caps.keywords). */
+  append(input: AppendInput): Promise<string>;
+  /** Adds and removes flags on the given keys; one call per distinct change. */
+  setFlags(keys: string[], add: Flag[], remove: Flag[]): Promise<void>;
+  /** Removes exactly these messages (never others, e.g. another client's \Deleted mail). */
+  remove(keys: string[]): Promise<void>;
+  close(): Promise<void>;
+}
+
+export type ErrorScope = "message" | "folder" | "store";
+
+export class DriverError extends Error {
+  readonly scope: ErrorScope;
+  readonly retryable: boolean;
+  readonly code: string;
+  constructor(
+    message: string,
+    opts: { scope: ErrorScope; retryable?: boolean; code?: string; cause?: unknown },
+  ) {
+    super(message, opts.cause === undefined ? undefined : { cause: opts.cause });
+    this.name = "DriverError";
+    this.scope = opts.scope;
+    this.retryable = opts.retryable ?? false;
+    this.code = opts.code ?? "EDRIVER";
+  }
+}
