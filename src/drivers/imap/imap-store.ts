@@ -1,0 +1,261 @@
+// The IMAP Store: one imapflow connection per store, folders selected on demand under imapflow's
+// mailbox lock, so that every operation runs against the mailbox it belongs to.
+import type { ImapFlow, MailboxObject } from "imapflow";
+import { DriverError, type Folder, type FolderInfo, type Store, type StoreCaps } from "../driver.js";
+import { type ConnectionHooks, connectClient, type ImapStoreOptions } from "./connection.js";
+import { commandError } from "./errors.js";
+import { type Namespace, nameFromServerPath, parentNames, serverPathFromName } from "./folder-names.js";
+import { ImapFolder } from "./imap-folder.js";
+
+export type { ImapStoreOptions } from "./connection.js";
+export { resolveSecret } from "./credentials.js";
+
+/** Connects, logs in and returns the store. Failures: DriverError scope "store" (EAUTH, ECONNECT, ETLS). */
+export async function openImapStore(opts: ImapStoreOptions): Promise<Store> {
+  const store = new ImapStore(opts);
+  await store.connect();
+  return store;
+}
+
+type ExpungeSink = (uid: number, earlier: boolean) => void;
+
+/** What a folder needs from its store. */
+export interface StoreContext {
+  readonly caps: StoreCaps;
+  readonly opts: ImapStoreOptions;
+  /** Runs `fn` with `path` selected and locked; checks that UIDVALIDITY is still `identity`. */
+  withMailbox<T>(
+    path: string,
+    name: string,
+    identity: string | undefined,
+    what: string,
+    fn: (client: ImapFlow, mailbox: MailboxObject) => Promise<T>,
+  ): Promise<T>;
+  /** Holds the lock of `path` until release() is called (for streamed reads). */
+  lockMailbox(
+    path: string,
+    name: string,
+    identity: string,
+    what: string,
+  ): Promise<{ client: ImapFlow; mailbox: MailboxObject; release(): void }>;
+  /** Receives VANISHED/EXPUNGE notifications while set. */
+  setExpungeSink(sink: ExpungeSink | null): void;
+}
+
+export class ImapStore implements Store, StoreContext {
+  readonly caps: StoreCaps = { keywords: true, incremental: false, stableKeys: true };
+  readonly label: string;
+  readonly opts: ImapStoreOptions;
+  private client: ImapFlow | null = null;
+  private reconnecting: Promise<ImapFlow> | null = null;
+  private closed = false;
+  private ns: Namespace = { prefix: "", delimiter: "/" };
+  private expungeSink: ExpungeSink | null = null;
+  private readonly hooks: ConnectionHooks;
+
+  constructor(opts: ImapStoreOptions) {
+    this.opts = opts;
+    this.label = `${opts.tls === "implicit" ? "imaps" : "imap"}://${opts.user}@${opts.host}:${opts.port}`;
+    this.hooks = {
+      onExpunge: (uid, earlier) => {
+        if (uid !== undefined) this.expungeSink?.(uid, earlier);
+      },
+    };
+  }
+
+  async connect(): Promise<ImapFlow> {
+    const client = await connectClient(this.opts, this.hooks);
+    this.client = client;
+    const ns = client.namespace;
+    this.ns = { prefix: ns?.prefix ?? "", delimiter: ns?.delimiter ?? "/" };
+    const condstore = client.enabled.has("CONDSTORE");
+    const qresync = client.enabled.has("QRESYNC");
+    this.caps.incremental = condstore && qresync;
+    if (!client.capabilities.has("UIDPLUS")) {
+      this.opts.onWarning?.(
+        `${this.label}: the server has no UIDPLUS; appended messages are found by a search, and removing messages is refused (it would need a plain EXPUNGE)`,
+      );
+    }
+    return client;
+  }
+
+  /** The connection, reconnecting once if the previous one was lost (e.g. dropped while idle). */
+  async conn(): Promise<ImapFlow> {
+    if (this.closed) {
+      throw new DriverError(`${this.label} is closed`, { scope: "store", code: "ECLOSED" });
+    }
+    if (this.client?.usable) return this.client;
+    if (!this.reconnecting) {
+      this.opts.debug?.(`${this.label}: reconnecting`);
+      this.client?.close();
+      this.reconnecting = this.connect().finally(() => {
+        this.reconnecting = null;
+      });
+    }
+    return await this.reconnecting;
+  }
+
+  setExpungeSink(sink: ExpungeSink | null): void {
+    this.expungeSink = sink;
+  }
+
+  async lockMailbox(path: string, name: string, identity: string, what: string) {
+    const client = await this.conn();
+    let lock: { release(): void };
+    try {
+      lock = await client.getMailboxLock(path);
+    } catch (err) {
+      throw selectError(err, name, what);
+    }
+    const mailbox = client.mailbox;
+    if (!mailbox || String(mailbox.uidValidity) !== identity) {
+      lock.release();
+      if (!mailbox) throw new DriverError(`${what}: folder "${name}" is not selected`, { scope: "folder" });
+      throw new DriverError(
+        `Folder "${name}" changed its UIDVALIDITY from ${identity} to ${String(mailbox.uidValidity)} while open: every known key is invalid`,
+        { scope: "folder", code: "EUIDVALIDITY" },
+      );
+    }
+    return { client, mailbox, release: () => lock.release() };
+  }
+
+  async withMailbox<T>(
+    path: string,
+    name: string,
+    identity: string | undefined,
+    what: string,
+    fn: (client: ImapFlow, mailbox: MailboxObject) => Promise<T>,
+  ): Promise<T> {
+    const client = await this.conn();
+    let lock: { release(): void };
+    try {
+      lock = await client.getMailboxLock(path);
+    } catch (err) {
+      throw selectError(err, name, what);
+    }
+    try {
+      const mailbox = client.mailbox;
+      if (!mailbox) throw new DriverError(`${what}: folder "${name}" is not selected`, { scope: "folder" });
+      if (identity !== undefined && String(mailbox.uidValidity) !== identity) {
+        throw new DriverError(
+          `Folder "${name}" changed its UIDVALIDITY from ${identity} to ${String(mailbox.uidValidity)} while open: every known key is invalid`,
+          { scope: "folder", code: "EUIDVALIDITY" },
+        );
+      }
+      return await fn(client, mailbox);
+    } catch (err) {
+      throw commandError(err, `${what} in "${name}"`, "folder");
+    } finally {
+      lock.release();
+    }
+  }
+
+  async listFolders(): Promise<FolderInfo[]> {
+    const client = await this.conn();
+    let entries: Awaited<ReturnType<ImapFlow["list"]>>;
+    try {
+      entries = await client.list({ listOnly: true });
+    } catch (err) {
+      throw commandError(err, `Listing the folders of ${this.label}`, "store");
+    }
+    const out: FolderInfo[] = [];
+    for (const entry of entries) {
+      const name = nameFromServerPath(entry.path, entry.delimiter ?? this.ns.delimiter, this.ns);
+      if (typeof name !== "string") {
+        this.opts.onWarning?.(`${this.label}: skipping a folder: ${name.refused}`);
+        continue;
+      }
+      const noselect = hasFlag(entry.flags, "\\Noselect") || hasFlag(entry.flags, "\\NonExistent");
+      out.push(noselect ? { name, noselect: true } : { name });
+    }
+    out.sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
+    return out;
+  }
+
+  async createFolder(name: string): Promise<void> {
+    const client = await this.conn();
+    for (const each of [...parentNames(name), name]) {
+      const path = serverPathFromName(each, this.ns);
+      if (path === "INBOX") continue;
+      try {
+        await client.mailboxCreate(path);
+      } catch (err) {
+        throw commandError(err, `Creating folder "${each}"`, "folder", "ECREATE");
+      }
+    }
+  }
+
+  async removeFolder(name: string): Promise<void> {
+    const path = serverPathFromName(name, this.ns);
+    if (path === "INBOX") {
+      throw new DriverError("INBOX cannot be removed", { scope: "folder", code: "EBADNAME" });
+    }
+    const client = await this.conn();
+    try {
+      // Deleting the selected mailbox is allowed, but leave no stale selection behind.
+      if (client.mailbox && client.mailbox.path === path) await client.mailboxClose();
+      await client.mailboxDelete(path);
+    } catch (err) {
+      throw commandError(err, `Removing folder "${name}"`, "folder", "EREMOVE");
+    }
+  }
+
+  async openFolder(name: string): Promise<Folder> {
+    const path = serverPathFromName(name, this.ns);
+    const client = await this.conn();
+    const wasSelected = !!client.mailbox && client.mailbox.path === path;
+    return await this.withMailbox(path, name, undefined, "Opening the folder", async (c) => {
+      // A fresh SELECT, so that UIDNEXT, HIGHESTMODSEQ and the count are as of now.
+      const mailbox = wasSelected ? await c.mailboxOpen(path) : c.mailbox;
+      if (!mailbox) throw new DriverError(`Folder "${name}" could not be selected`, { scope: "folder" });
+      const keywords = !mailbox.permanentFlags || mailbox.permanentFlags.has("\\*");
+      this.caps.keywords = keywords;
+      if (mailbox.readOnly) this.opts.onWarning?.(`${this.label}: folder "${name}" is read-only`);
+      return new ImapFolder(this, name, path, mailbox, keywords);
+    });
+  }
+
+  async close(): Promise<void> {
+    if (this.closed) return;
+    this.closed = true;
+    const client = this.client;
+    this.client = null;
+    if (!client) return;
+    if (!client.usable) {
+      client.close();
+      return;
+    }
+    let timer: NodeJS.Timeout | undefined;
+    try {
+      await Promise.race([
+        client.logout(),
+        new Promise<void>((resolve) => {
+          timer = setTimeout(resolve, 5_000);
+        }),
+      ]);
+    } catch {
+      // the connection is closed below either way
+    } finally {
+      clearTimeout(timer);
+      client.close();
+    }
+  }
+}
+
+function hasFlag(flags: Set<string> | undefined, flag: string): boolean {
+  if (!flags) return false;
+  for (const f of flags) if (f.toLowerCase() === flag.toLowerCase()) return true;
+  return false;
+}
+
+function selectError(err: unknown, name: string, what: string): DriverError {
+  const e = err as { mailboxMissing?: boolean; serverResponseCode?: string; responseText?: string };
+  if (e && (e.mailboxMissing || e.serverResponseCode === "NONEXISTENT")) {
+    return new DriverError(`Folder "${name}" does not exist on the server`, {
+      scope: "folder",
+      code: "ENOFOLDER",
+      cause: err,
+    });
+  }
+  return commandError(err, `${what}: selecting folder "${name}"`, "folder", "ESELECT");
+}
