@@ -1,0 +1,433 @@
+// One Maildir folder: a directory with tmp/, new/ and cur/.
+//
+// Invariants:
+// - A message's key is its file's unique base name (before `:2,`); moving it new/ → cur/ or changing
+//   its flags renames the file but keeps the key.
+// - Mail is bytes: files are written and read exactly as given, never parsed beyond the header end.
+// - A write resolves only once durable: the file is fsynced before its rename into cur/, and the
+//   directory is fsynced after every rename or unlink.
+// - Other programs (mutt, notmuch, Dovecot) may rename files at any time. Every lookup by key that
+//   misses (ENOENT) rescans the folder once before giving up.
+
+import type { Stats } from "node:fs";
+import { type FileHandle, open, readdir, rename, stat, unlink } from "node:fs/promises";
+import { join } from "node:path";
+import type { MessageMeta } from "../../model/types.js";
+import {
+  type AppendInput,
+  DriverError,
+  type Folder,
+  type FolderMarker,
+  type ListOptions,
+} from "../driver.js";
+import { errnoOf, fsError, isErrno } from "./errors.js";
+import {
+  decodeLetters,
+  encodeFlags,
+  formatFileName,
+  newBaseName,
+  parseFileName,
+  sortLetters,
+} from "./filename.js";
+import { MAILDIR_SUBDIRS } from "./folders.js";
+import { ensureDir, FILE_MODE, fsyncDir } from "./fsutil.js";
+import { KeywordFile } from "./keywords.js";
+
+/** What a folder needs from its store. */
+export interface MaildirContext {
+  readonly label: string;
+  readonly warn: (msg: string) => void;
+  /** Throws the store-scoped DriverError once the store is closed. */
+  checkOpen(): void;
+}
+
+type Sub = "cur" | "new";
+interface Entry {
+  sub: Sub;
+  name: string;
+}
+
+const HEADER_CAP = 256 * 1024;
+const HEADER_CHUNK = 16 * 1024;
+const READ_CHUNK = 64 * 1024;
+
+function compareKeys(a: string, b: string): number {
+  return a < b ? -1 : a > b ? 1 : 0;
+}
+
+/** Offset just past the first empty line (LF LF, LF CR LF, or one at the very start), or -1. */
+export function headerEnd(buf: Uint8Array, from = 0): number {
+  if (from === 0) {
+    if (buf[0] === 0x0a) return 1;
+    if (buf[0] === 0x0d && buf[1] === 0x0a) return 2;
+  }
+  for (let i = Math.max(0, from); i < buf.length; i++) {
+    if (buf[i] !== 0x0a) continue;
+    if (buf[i + 1] === 0x0a) return i + 2;
+    if (buf[i + 1] === 0x0d && buf[i + 2] === 0x0a) return i + 3;
+  }
+  return -1;
+}
+
+function isKeywordFlag(flag: string): boolean {
+  return !flag.startsWith("\\");
+}
+
+/** Reads cur/ and new/ of `dir` into a key index. A key found in both is taken from cur/. */
+async function scanMaildir(dir: string, warn: (msg: string) => void): Promise<Map<string, Entry>> {
+  const index = new Map<string, Entry>();
+  for (const sub of ["cur", "new"] as const) {
+    const path = join(dir, sub);
+    let names: string[];
+    try {
+      names = await readdir(path);
+    } catch (err) {
+      // A folder that cannot be listed must fail loudly: an empty listing would read as "all gone".
+      throw fsError(err, { action: "list directory", path, scope: "folder" });
+    }
+    names.sort(compareKeys);
+    for (const name of names) {
+      if (name.startsWith(".")) continue;
+      const { key } = parseFileName(name);
+      const seen = index.get(key);
+      if (seen === undefined) index.set(key, { sub, name });
+      else if (seen.sub === sub) {
+        warn(
+          `Ignoring message file "${join(path, name)}": "${seen.name}" in the same directory has the same key`,
+        );
+      }
+    }
+  }
+  return index;
+}
+
+type Found<T> = { ok: true; value: T } | { ok: false };
+
+export class MaildirFolder implements Folder {
+  readonly name: string;
+  readonly identity = "maildir";
+  readonly marker: FolderMarker;
+  readonly #dir: string;
+  readonly #ctx: MaildirContext;
+  readonly #keywords: KeywordFile;
+  /** key → where the file was last seen. Refreshed by list() and by every rescan. */
+  #index: Map<string, Entry>;
+
+  private constructor(
+    ctx: MaildirContext,
+    name: string,
+    dir: string,
+    keywords: KeywordFile,
+    index: Map<string, Entry>,
+  ) {
+    this.#ctx = ctx;
+    this.name = name;
+    this.#dir = dir;
+    this.#keywords = keywords;
+    this.#index = index;
+    this.marker = { count: index.size };
+  }
+
+  /** Opens the folder at `dir` (which must already be a Maildir), creating missing cur/, new/, tmp/. */
+  static async open(ctx: MaildirContext, name: string, dir: string): Promise<MaildirFolder> {
+    for (const sub of MAILDIR_SUBDIRS) {
+      const path = join(dir, sub);
+      try {
+        await ensureDir(path);
+      } catch (err) {
+        throw fsError(err, { action: "create directory", path, scope: "folder", writing: true });
+      }
+    }
+    const keywords = new KeywordFile(dir);
+    await keywords.load();
+    return new MaildirFolder(ctx, name, dir, keywords, await scanMaildir(dir, ctx.warn));
+  }
+
+  #path(e: Entry): string {
+    return join(this.#dir, e.sub, e.name);
+  }
+
+  async #rescan(): Promise<Map<string, Entry>> {
+    this.#index = await scanMaildir(this.#dir, this.#ctx.warn);
+    return this.#index;
+  }
+
+  /**
+   * Runs `op` on the file of `key`, looking the key up again once if the file moved away.
+   * `{ ok: false }` when the message does not exist (any more). Other fs errors are mapped.
+   */
+  async #onKey<T>(
+    key: string,
+    what: { action: string; writing: boolean },
+    op: (e: Entry) => Promise<T>,
+  ): Promise<Found<T>> {
+    const entry = this.#index.get(key) ?? (await this.#rescan()).get(key);
+    if (entry === undefined) return { ok: false };
+    let used = entry;
+    try {
+      try {
+        return { ok: true, value: await op(entry) };
+      } catch (err) {
+        if (!isErrno(err, "ENOENT")) throw err;
+        const again = (await this.#rescan()).get(key);
+        if (again === undefined) return { ok: false };
+        if (again.sub === entry.sub && again.name === entry.name) throw err;
+        used = again;
+        return { ok: true, value: await op(again) };
+      }
+    } catch (err) {
+      throw fsError(err, {
+        action: what.action,
+        path: this.#path(used),
+        scope: "message",
+        writing: what.writing,
+      });
+    }
+  }
+
+  #missing(key: string): DriverError {
+    return new DriverError(
+      `Cannot find message "${key}" in folder "${this.name}" (${this.#dir}): it does not exist`,
+      {
+        scope: "message",
+        code: "ENOENT",
+      },
+    );
+  }
+
+  async *list(opts: ListOptions = {}): AsyncGenerator<MessageMeta> {
+    this.#ctx.checkOpen();
+    const keywords = await this.#keywords.load();
+    const keys = [...(await this.#rescan()).keys()].sort(compareKeys);
+    for (const key of keys) {
+      this.#ctx.checkOpen();
+      const found = await this.#statForListing(key);
+      if (found === undefined) continue;
+      const date = Math.round(found.st.mtimeMs);
+      if (opts.minDate !== undefined && date < opts.minDate) continue;
+      const { flags } = decodeLetters(parseFileName(found.entry.name).letters, keywords);
+      yield { key, flags, size: found.st.size, date };
+    }
+  }
+
+  /** The stat of `key`'s file, or undefined (with a warning when it exists but cannot be used). */
+  async #statForListing(key: string): Promise<{ entry: Entry; st: Stats } | undefined> {
+    let entry = this.#index.get(key);
+    if (entry === undefined) return undefined;
+    let st: Stats;
+    try {
+      st = await stat(this.#path(entry));
+    } catch (err) {
+      if (!isErrno(err, "ENOENT")) return this.#skip(this.#path(entry), err);
+      // Renamed (or removed) by another program between readdir and stat: look once more.
+      const again = (await this.#rescan()).get(key);
+      if (again === undefined) return undefined;
+      const movedAway = again.sub !== entry.sub || again.name !== entry.name;
+      entry = again;
+      try {
+        st = await stat(this.#path(entry));
+      } catch (err2) {
+        if (isErrno(err2, "ENOENT") && movedAway) return undefined;
+        // Still there under the same name, yet not stat-able: e.g. a dangling symbolic link.
+        return this.#skip(this.#path(entry), err2);
+      }
+    }
+    if (!st.isFile()) {
+      this.#ctx.warn(`Skipping message file "${this.#path(entry)}": it is not a regular file`);
+      return undefined;
+    }
+    return { entry, st };
+  }
+
+  #skip(path: string, err: unknown): undefined {
+    const code = errnoOf(err) ?? (err instanceof Error ? err.message : String(err));
+    this.#ctx.warn(`Skipping message file "${path}": it cannot be read (${code})`);
+    return undefined;
+  }
+
+  async #openMessage(key: string): Promise<{ fh: FileHandle; path: string }> {
+    this.#ctx.checkOpen();
+    const r = await this.#onKey(key, { action: "open message file", writing: false }, async (e) => {
+      const path = this.#path(e);
+      return { fh: await open(path, "r"), path };
+    });
+    if (!r.ok) throw this.#missing(key);
+    return r.value;
+  }
+
+  async *read(key: string): AsyncGenerator<Uint8Array> {
+    const { fh, path } = await this.#openMessage(key);
+    try {
+      for await (const chunk of fh.createReadStream({ highWaterMark: READ_CHUNK, autoClose: false })) {
+        this.#ctx.checkOpen();
+        yield chunk as Buffer;
+      }
+    } catch (err) {
+      throw fsError(err, { action: "read message file", path, scope: "message" });
+    } finally {
+      await fh.close().catch(() => {});
+    }
+  }
+
+  async readHeader(key: string): Promise<Uint8Array> {
+    const { fh, path } = await this.#openMessage(key);
+    try {
+      let buf = Buffer.alloc(0);
+      while (buf.length < HEADER_CAP) {
+        const want = Math.min(HEADER_CHUNK, HEADER_CAP - buf.length);
+        const chunk = Buffer.alloc(want);
+        const { bytesRead } = await fh.read(chunk, 0, want, buf.length);
+        if (bytesRead === 0) break;
+        const from = Math.max(0, buf.length - 2);
+        buf = Buffer.concat([buf, chunk.subarray(0, bytesRead)]);
+        const end = headerEnd(buf, from);
+        if (end >= 0) return new Uint8Array(buf.subarray(0, end));
+      }
+      return new Uint8Array(buf);
+    } catch (err) {
+      throw fsError(err, { action: "read message file", path, scope: "message" });
+    } finally {
+      await fh.close().catch(() => {});
+    }
+  }
+
+  async append(input: AppendInput): Promise<string> {
+    this.#ctx.checkOpen();
+    const table = await this.#keywords.ensure(input.flags.filter(isKeywordFlag));
+    const { letters, dropped } = encodeFlags(input.flags, table);
+    if (dropped.length > 0) {
+      this.#ctx.warn(
+        `Dropping flags ${dropped.join(" ")} on a message appended to folder "${this.name}": Maildir cannot keep them`,
+      );
+    }
+    const base = newBaseName();
+    const tmpPath = join(this.#dir, "tmp", base);
+    const writeCtx = { action: "write message file", path: tmpPath, scope: "folder" as const, writing: true };
+    let fh: FileHandle;
+    try {
+      fh = await open(tmpPath, "wx", FILE_MODE);
+    } catch (err) {
+      throw fsError(err, writeCtx);
+    }
+    let size = 0;
+    let finalPath: string | undefined;
+    try {
+      let writing = false;
+      try {
+        for await (const chunk of input.body) {
+          this.#ctx.checkOpen();
+          writing = true;
+          for (let off = 0; off < chunk.byteLength; ) {
+            const { bytesWritten } = await fh.write(chunk, off, chunk.byteLength - off);
+            off += bytesWritten;
+          }
+          size += chunk.byteLength;
+          writing = false;
+        }
+        writing = true;
+        if (Number.isFinite(input.date)) await fh.utimes(input.date / 1000, input.date / 1000);
+        await fh.sync();
+      } catch (err) {
+        if (writing || err instanceof DriverError) throw fsError(err, writeCtx);
+        throw new DriverError(
+          `Cannot append to folder "${this.name}": reading the message failed: ${String(err)}`,
+          {
+            scope: "message",
+            code: "EBODY",
+            cause: err,
+          },
+        );
+      } finally {
+        await fh.close().catch(() => {});
+      }
+      const key = `${base},S=${size}`;
+      const name = formatFileName(key, letters);
+      finalPath = join(this.#dir, "cur", name);
+      try {
+        await rename(tmpPath, finalPath);
+      } catch (err) {
+        throw fsError(err, { ...writeCtx, action: "move message file into cur/", path: finalPath });
+      }
+      this.#index.set(key, { sub: "cur", name });
+      try {
+        await fsyncDir(join(this.#dir, "cur"));
+      } catch (err) {
+        throw fsError(err, { ...writeCtx, action: "sync directory", path: join(this.#dir, "cur") });
+      }
+      return key;
+    } catch (err) {
+      await unlink(tmpPath).catch(() => {});
+      throw err;
+    }
+  }
+
+  async setFlags(keys: string[], add: string[], remove: string[]): Promise<void> {
+    this.#ctx.checkOpen();
+    if (keys.length === 0 || (add.length === 0 && remove.length === 0)) return;
+    await this.#keywords.load();
+    const table = await this.#keywords.ensure(add.filter(isKeywordFlag));
+    const adding = encodeFlags(add, table);
+    if (adding.dropped.length > 0) {
+      this.#ctx.warn(
+        `Dropping flags ${adding.dropped.join(" ")} in folder "${this.name}": Maildir cannot keep them`,
+      );
+    }
+    const removing = encodeFlags(remove, table).letters;
+    const touched = new Set<Sub>();
+    await this.#durably(touched, async () => {
+      for (const key of keys) {
+        this.#ctx.checkOpen();
+        const r = await this.#onKey(key, { action: "rename message file", writing: true }, async (e) => {
+          const old = sortLetters(parseFileName(e.name).letters);
+          const kept = [...old].filter((c) => !removing.includes(c)).join("");
+          const next = sortLetters(kept + adding.letters);
+          if (next === old && (e.sub === "cur" || next === "")) return;
+          const name = formatFileName(key, next);
+          await rename(this.#path(e), join(this.#dir, "cur", name));
+          touched.add(e.sub).add("cur");
+          this.#index.set(key, { sub: "cur", name });
+        });
+        if (!r.ok) throw this.#missing(key);
+      }
+    });
+  }
+
+  async remove(keys: string[]): Promise<void> {
+    this.#ctx.checkOpen();
+    const touched = new Set<Sub>();
+    await this.#durably(touched, async () => {
+      for (const key of keys) {
+        this.#ctx.checkOpen();
+        // A key already gone is what the caller asked for: removing is idempotent.
+        await this.#onKey(key, { action: "remove message file", writing: true }, async (e) => {
+          await unlink(this.#path(e));
+          touched.add(e.sub);
+        });
+        this.#index.delete(key);
+      }
+    });
+  }
+
+  /** Runs `work`, then fsyncs every directory it touched, also when `work` failed halfway. */
+  async #durably(touched: Set<Sub>, work: () => Promise<void>): Promise<void> {
+    let failure: { error: unknown } | undefined;
+    try {
+      await work();
+    } catch (error) {
+      failure = { error };
+    }
+    for (const sub of touched) {
+      const path = join(this.#dir, sub);
+      try {
+        await fsyncDir(path);
+      } catch (err) {
+        failure ??= {
+          error: fsError(err, { action: "sync directory", path, scope: "folder", writing: true }),
+        };
+      }
+    }
+    if (failure) throw failure.error;
+  }
+
+  async close(): Promise<void> {}
+}

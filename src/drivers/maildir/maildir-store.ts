@@ -1,0 +1,203 @@
+// A Maildir tree as a Store: INBOX is the root directory, other folders per the layout (folders.ts).
+//
+// Invariants: nothing is ever written outside the root (folders.ts checks every name); a folder is
+// removed only when it holds no message; files are 0600 and directories 0700.
+import { readdir, rm, rmdir, stat, writeFile } from "node:fs/promises";
+import { dirname, join, resolve } from "node:path";
+import { DriverError, type Folder, type FolderInfo, type Store, type StoreCaps } from "../driver.js";
+import { closedError, fsError, isErrno } from "./errors.js";
+import {
+  folderDir,
+  INBOX,
+  isMaildir,
+  type Layout,
+  MAILDIR_SUBDIRS,
+  parentNames,
+  scanFolders,
+} from "./folders.js";
+import { ensureDir, FILE_MODE, fsyncDir, isDirectory } from "./fsutil.js";
+import { type MaildirContext, MaildirFolder } from "./maildir-folder.js";
+
+export interface MaildirStoreOptions {
+  /** The Maildir root; INBOX lives directly in it. */
+  path: string;
+  layout: Layout;
+  /** Create the root (and INBOX's cur/, new/, tmp/) when missing. */
+  create?: boolean;
+  /** Hears about files and directories skipped because they cannot be used. Default: process warnings. */
+  onWarning?: (msg: string) => void;
+}
+
+const CAPS: StoreCaps = { keywords: true, incremental: false, stableKeys: true };
+
+/** Dovecot marks Maildir++ subfolders with this empty file. */
+const MAILDIRFOLDER_FILE = "maildirfolder";
+
+export async function openMaildirStore(opts: MaildirStoreOptions): Promise<Store> {
+  const root = resolve(opts.path);
+  const warn = opts.onWarning ?? ((msg: string) => process.emitWarning(msg, "MaildirWarning"));
+  if (opts.create) {
+    for (const sub of MAILDIR_SUBDIRS) {
+      const path = join(root, sub);
+      try {
+        await ensureDir(path);
+      } catch (err) {
+        throw fsError(err, { action: "create Maildir directory", path, scope: "store", writing: true });
+      }
+    }
+  } else {
+    let ok: boolean;
+    try {
+      ok = await isDirectory(root);
+    } catch (err) {
+      throw fsError(err, { action: "open Maildir root", path: root, scope: "store" });
+    }
+    if (!ok) {
+      throw new DriverError(`Cannot open Maildir root "${root}": it does not exist or is not a directory`, {
+        scope: "store",
+        code: "ENOENT",
+      });
+    }
+  }
+  return new MaildirStore(root, opts.layout, warn);
+}
+
+class MaildirStore implements Store {
+  readonly caps = CAPS;
+  readonly label: string;
+  readonly #root: string;
+  readonly #layout: Layout;
+  readonly #ctx: MaildirContext;
+  #closed = false;
+
+  constructor(root: string, layout: Layout, warn: (msg: string) => void) {
+    this.#root = root;
+    this.#layout = layout;
+    this.label = `maildir:${root}`;
+    this.#ctx = {
+      label: this.label,
+      warn,
+      checkOpen: () => {
+        if (this.#closed) throw closedError(this.label);
+      },
+    };
+  }
+
+  async listFolders(): Promise<FolderInfo[]> {
+    this.#ctx.checkOpen();
+    try {
+      return await scanFolders(this.#root, this.#layout, this.#ctx.warn);
+    } catch (err) {
+      throw fsError(err, { action: "list folders under", path: this.#root, scope: "store" });
+    }
+  }
+
+  async createFolder(name: string): Promise<void> {
+    this.#ctx.checkOpen();
+    folderDir(this.#root, this.#layout, name); // refuses a bad name under its own spelling
+    const targets = [...parentNames(name), name].filter((n) => n !== INBOX);
+    const dirs = targets.map((n) => folderDir(this.#root, this.#layout, n));
+    if (name === INBOX) dirs.push(this.#root);
+    for (const dir of dirs) await this.#makeMaildir(dir);
+  }
+
+  async #makeMaildir(dir: string): Promise<void> {
+    let path = dir;
+    try {
+      for (const sub of MAILDIR_SUBDIRS) await ensureDir((path = join(dir, sub)));
+      if (this.#layout === "maildir++" && dir !== this.#root) {
+        path = join(dir, MAILDIRFOLDER_FILE);
+        try {
+          await writeFile(path, "", { mode: FILE_MODE, flag: "wx" });
+          await fsyncDir(dir);
+        } catch (err) {
+          if (!isErrno(err, "EEXIST")) throw err;
+        }
+      }
+    } catch (err) {
+      throw fsError(err, { action: "create folder directory", path, scope: "folder", writing: true });
+    }
+  }
+
+  async removeFolder(name: string): Promise<void> {
+    this.#ctx.checkOpen();
+    if (name === INBOX) {
+      throw new DriverError(`Cannot remove folder "INBOX": it is the Maildir root`, {
+        scope: "folder",
+        code: "EINBOX",
+      });
+    }
+    const dir = folderDir(this.#root, this.#layout, name);
+    let path = dir;
+    try {
+      if (!(await isMaildir(dir))) {
+        throw new DriverError(`Cannot remove folder "${name}" (${dir}): it does not exist`, {
+          scope: "folder",
+          code: "ENOENT",
+        });
+      }
+      for (const sub of ["cur", "new"]) {
+        path = join(dir, sub);
+        const messages = (await readdirOrEmpty(path)).filter((n) => !n.startsWith("."));
+        if (messages.length > 0) {
+          throw new DriverError(
+            `Cannot remove folder "${name}" (${dir}): it still holds ${messages.length} message(s) in ${sub}/`,
+            { scope: "folder", code: "ENOTEMPTY" },
+          );
+        }
+      }
+      // tmp/ holds only unfinished deliveries; cur/ and new/ are empty (checked above).
+      for (const sub of MAILDIR_SUBDIRS) {
+        path = join(dir, sub);
+        await rm(path, { recursive: true, force: true });
+      }
+      // Bookkeeping files of Dovecot and of this driver; anything else keeps the directory.
+      path = dir;
+      for (const n of await readdirOrEmpty(dir)) {
+        if (n === MAILDIRFOLDER_FILE || n.startsWith("dovecot")) await rm(join(dir, n), { force: true });
+      }
+      try {
+        await rmdir(dir);
+      } catch (err) {
+        // fs layout: subfolders (or foreign files) remain; the directory stays as a plain parent.
+        if (!(this.#layout === "fs" && isErrno(err, "ENOTEMPTY", "EEXIST"))) throw err;
+      }
+      await fsyncDir(dirname(dir));
+    } catch (err) {
+      throw fsError(err, { action: "remove folder directory", path, scope: "folder", writing: true });
+    }
+  }
+
+  async openFolder(name: string): Promise<Folder> {
+    this.#ctx.checkOpen();
+    const dir = folderDir(this.#root, this.#layout, name);
+    let exists: boolean;
+    try {
+      exists = (await stat(dir)).isDirectory() && (await isMaildir(dir));
+    } catch (err) {
+      if (!isErrno(err, "ENOENT", "ENOTDIR"))
+        throw fsError(err, { action: "open folder", path: dir, scope: "folder" });
+      exists = false;
+    }
+    if (!exists) {
+      throw new DriverError(`Cannot open folder "${name}" (${dir}): it does not exist`, {
+        scope: "folder",
+        code: "ENOENT",
+      });
+    }
+    return MaildirFolder.open(this.#ctx, name, dir);
+  }
+
+  async close(): Promise<void> {
+    this.#closed = true;
+  }
+}
+
+async function readdirOrEmpty(dir: string): Promise<string[]> {
+  try {
+    return await readdir(dir);
+  } catch (err) {
+    if (isErrno(err, "ENOENT")) return [];
+    throw err;
+  }
+}
