@@ -27,9 +27,13 @@ async function report(file, t0) {
 }
 
 function run(cmd, args) {
-  const r = spawnSync(cmd, args, { stdio: ["ignore", "inherit", "inherit"] });
+  // Quiet on success ("Wrote single executable preparation blob ..."); everything on failure.
+  const r = spawnSync(cmd, args, { stdio: ["ignore", "pipe", "pipe"], encoding: "utf8" });
   if (r.error) throw r.error;
-  if (r.status !== 0) throw new Error(`${cmd} ${args.join(" ")} exited with ${r.status ?? r.signal}`);
+  if (r.status !== 0) {
+    process.stderr.write(r.stdout + r.stderr);
+    throw new Error(`${cmd} ${args.join(" ")} exited with ${r.status ?? r.signal}`);
+  }
 }
 
 // ---- sql.js WebAssembly: copied to wasm/ and embedded by replacing src/wasm/embedded-sql-wasm.ts ----
@@ -143,10 +147,20 @@ run(process.execPath, ["--experimental-sea-config", seaConfig]);
 await copyFile(process.execPath, exe);
 await chmod(exe, 0o755);
 if (spawnSync("strip", ["--version"], { stdio: "ignore" }).status === 0) run("strip", [exe]);
-const { inject } = require("postject");
-await inject(exe, "NODE_SEA_BLOB", await readFile(blob), {
-  sentinelFuse: "NODE_SEA_FUSE_fce680ab2cc467b6e072b8b5df1996b2",
-});
+// postject's LIEF complains about the section names of a stripped binary; the result is fine
+// (test/dist checks it), so keep only other messages.
+const warn = console.warn;
+console.warn = (...args) => {
+  if (!/Can't find string offset for section name/.test(String(args[0]))) warn(...args);
+};
+try {
+  const { inject } = require("postject");
+  await inject(exe, "NODE_SEA_BLOB", await readFile(blob), {
+    sentinelFuse: "NODE_SEA_FUSE_fce680ab2cc467b6e072b8b5df1996b2",
+  });
+} finally {
+  console.warn = warn;
+}
 await report(exe, t1);
 
 console.log(`build: done in ${seconds(started)}`);

@@ -260,7 +260,12 @@ function redact(problems: ConfigProblem[], data: unknown): ConfigProblem[] {
   if (secrets.length === 0) return problems;
   return problems.map((p) => {
     let message = p.message;
-    for (const s of secrets) message = message.split(s).join("***");
+    for (const s of secrets) {
+      // Values are shown JSON-quoted; a long secret is also removed wherever it appears. (Replacing
+      // every occurrence of a short one would mangle the message around it.)
+      message = message.split(JSON.stringify(s)).join('"***"');
+      if (s.length >= 8) message = message.split(s).join("***");
+    }
     return { ...p, message };
   });
 }

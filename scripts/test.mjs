@@ -1,0 +1,43 @@
+#!/usr/bin/env node
+/**
+ * `npm test [-- vitest args]`: typecheck, lint, build, then the test suite, in that order. Stops at
+ * the first failing step and exits with its status. Extra arguments go to `vitest run`.
+ */
+import { spawn } from "node:child_process";
+import { constants } from "node:os";
+import { dirname, join } from "node:path";
+import { fileURLToPath } from "node:url";
+
+const root = join(dirname(fileURLToPath(import.meta.url)), "..");
+const npm = process.platform === "win32" ? "npm.cmd" : "npm";
+const steps = [
+  ["typecheck", npm, ["run", "--silent", "typecheck"]],
+  ["lint", npm, ["run", "--silent", "lint"]],
+  ["build", npm, ["run", "--silent", "build"]],
+  ["vitest", join(root, "node_modules", ".bin", "vitest"), ["run", ...process.argv.slice(2)]],
+];
+
+function run(cmd, args) {
+  return new Promise((resolve) => {
+    const child = spawn(cmd, args, { cwd: root, stdio: "inherit" });
+    child.on("error", (err) => {
+      console.error(`test: cannot run ${cmd}: ${err.message}`);
+      resolve(1);
+    });
+    child.on("exit", (code, signal) => resolve(code ?? 128 + (constants.signals[signal] ?? 0)));
+  });
+}
+
+const started = performance.now();
+for (const [name, cmd, args] of steps) {
+  console.log(`\n== ${name}`);
+  const t0 = performance.now();
+  const code = await run(cmd, args);
+  const took = ((performance.now() - t0) / 1000).toFixed(1);
+  if (code !== 0) {
+    console.log(`== ${name}: FAILED (exit ${code}) after ${took} s`);
+    process.exit(code);
+  }
+  console.log(`== ${name}: ok, ${took} s`);
+}
+console.log(`\n== all steps passed in ${((performance.now() - started) / 1000).toFixed(1)} s`);
