@@ -1,5 +1,7 @@
 import fc from "fast-check";
 import { describe, expect, it } from "vitest";
+import { DriverError } from "../../src/drivers/driver.js";
+import { fsError } from "../../src/drivers/maildir/errors.js";
 import {
   decodeLetters,
   encodeFlags,
@@ -107,5 +109,35 @@ describe("headerEnd()", () => {
     expect(headerEnd(b("\r\nbody"))).toBe(2);
     expect(headerEnd(b("\nbody"))).toBe(1);
     expect(headerEnd(b("A: 1\r\nno end"))).toBe(-1);
+  });
+});
+
+describe("fsError()", () => {
+  const errno = (code: string) => Object.assign(new Error(`${code}: boom`), { code });
+  it("widens disk failures on write to the store, keeps the cause and names the path", () => {
+    const cause = errno("ENOSPC");
+    const err = fsError(cause, {
+      action: "write message file",
+      path: "/m/tmp/x",
+      scope: "folder",
+      writing: true,
+    });
+    expect(err).toBeInstanceOf(DriverError);
+    expect(err).toMatchObject({ scope: "store", retryable: false, code: "ENOSPC", cause });
+    expect(err.message).toBe('Cannot write message file "/m/tmp/x": no space left on device (ENOSPC)');
+    expect(fsError(errno("EIO"), { action: "w", path: "/p", scope: "message", writing: true }).scope).toBe(
+      "store",
+    );
+  });
+
+  it("keeps the given scope for reads and for a missing message", () => {
+    expect(fsError(errno("EIO"), { action: "read", path: "/p", scope: "message" }).scope).toBe("message");
+    expect(
+      fsError(errno("ENOENT"), { action: "rename", path: "/p", scope: "message", writing: true }),
+    ).toMatchObject({
+      scope: "message",
+      code: "ENOENT",
+    });
+    expect(fsError(errno("EMFILE"), { action: "open", path: "/p", scope: "message" }).retryable).toBe(true);
   });
 });

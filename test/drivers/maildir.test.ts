@@ -128,7 +128,7 @@ describe("MaildirFolder messages", () => {
     expect(listed).toEqual([...keys, "1000.plain.host"].sort());
     expect(list.find((m) => m.key === "1000.plain.host")?.flags).toEqual([]);
     const recent = await listAll(inbox, { minDate: DATE + 3 * 86_400_000 });
-    expect(recent.map((m) => m.key).filter((k) => keys.includes(k))).toEqual(keys.slice(3));
+    expect(recent.map((m) => m.key).filter((k) => keys.includes(k))).toEqual(keys.slice(3).sort());
     expect((await store.openFolder("INBOX")).marker).toEqual({ count: 6 });
   });
 
@@ -244,15 +244,16 @@ describe("MaildirFolder messages", () => {
     let peak = before;
     async function* body(): AsyncGenerator<Uint8Array> {
       for (let sent = 0; sent < total; sent += chunk.length) {
-        const c = Buffer.from(chunk); // a fresh chunk each time, as a network source would give
-        c.writeUInt32BE(sent, 0);
-        hash.update(c);
+        // One buffer, rewritten for every chunk: the source allocates nothing, so any growth is the
+        // driver's, and a driver that kept chunks instead of writing them would store wrong bytes.
+        chunk.writeUInt32BE(sent, 0);
+        hash.update(chunk);
         peak = Math.max(peak, process.memoryUsage().rss);
-        yield c;
+        yield chunk;
       }
     }
     const key = await inbox.append({ body: body(), size: total, flags: [], date: DATE });
-    expect(peak - before).toBeLessThan(total * 0.75);
+    expect(peak - before).toBeLessThan(total * 0.5);
     const back = createHash("sha256");
     let size = 0;
     for await (const c of inbox.read(key)) {
@@ -356,6 +357,35 @@ describe("Maildir folders", () => {
       code: "ENOENT",
     });
     expect(await rejection(store.removeFolder("INBOX"))).toMatchObject({ scope: "folder" });
+  });
+
+  it("removeFolder() refuses a Maildir++ folder holding foreign files, touching nothing", async () => {
+    const store = await open("maildir++");
+    await store.createFolder("Keep");
+    await writeFile(join(root, ".Keep", "notes.txt"), "mine");
+    await writeFile(join(root, ".Keep", "dovecot-uidlist"), "3 V1 N1\n");
+    const err = await rejection(store.removeFolder("Keep"));
+    expect(err).toMatchObject({ scope: "folder", code: "ENOTEMPTY" });
+    expect(err.message).toContain("notes.txt");
+    expect((await readdir(join(root, ".Keep"))).sort()).toEqual([
+      "cur",
+      "dovecot-uidlist",
+      "maildirfolder",
+      "new",
+      "notes.txt",
+      "tmp",
+    ]);
+  });
+
+  it("remove() also removes a duplicate file of the same key left in new/", async () => {
+    const store = await open();
+    await writeFile(join(root, "new", "7000.dup.host"), MSG);
+    await writeFile(join(root, "cur", "7000.dup.host:2,S"), MSG);
+    const inbox = await store.openFolder("INBOX");
+    expect(await listAll(inbox)).toMatchObject([{ key: "7000.dup.host", flags: ["\\Seen"] }]);
+    await inbox.remove(["7000.dup.host"]);
+    expect(await listAll(inbox)).toEqual([]);
+    expect(await readdir(join(root, "new"))).toEqual([]);
   });
 
   it("maildir++: a dotted name is refused, foreign dot directories are not folders", async () => {

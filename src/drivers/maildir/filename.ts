@@ -86,6 +86,7 @@ let counter = 0;
 
 /**
  * A fresh unique base name: `<seconds>.M<micros>P<pid>Q<counter>R<random>.<host>`.
+ * Micros are zero-padded so that names from one process mostly sort in delivery order.
  * Time, process, per-process counter and 64 random bits together make a collision practically
  * impossible even across machines sharing one Maildir; the file is still created with O_EXCL.
  */
@@ -94,7 +95,7 @@ export function newBaseName(now: number = performance.timeOrigin + performance.n
   const micros = Math.floor((now - seconds * 1000) * 1000);
   counter += 1;
   const random = randomBytes(8).toString("hex");
-  return `${seconds}.M${micros}P${process.pid}Q${counter}R${random}.${sanitizeHost(hostname())}`;
+  return `${seconds}.M${String(micros).padStart(6, "0")}P${process.pid}Q${counter}R${random}.${sanitizeHost(hostname())}`;
 }
 
 /**

@@ -45,6 +45,8 @@ type Sub = "cur" | "new";
 interface Entry {
   sub: Sub;
   name: string;
+  /** More files with the same key (a copy left in new/, a crashed rename): one message, removed together. */
+  others?: Entry[];
 }
 
 const HEADER_CAP = 256 * 1024;
@@ -90,8 +92,12 @@ async function scanMaildir(dir: string, warn: (msg: string) => void): Promise<Ma
       if (name.startsWith(".")) continue;
       const { key } = parseFileName(name);
       const seen = index.get(key);
-      if (seen === undefined) index.set(key, { sub, name });
-      else if (seen.sub === sub) {
+      if (seen === undefined) {
+        index.set(key, { sub, name });
+        continue;
+      }
+      (seen.others ??= []).push({ sub, name });
+      if (seen.sub === sub) {
         warn(
           `Ignoring message file "${join(path, name)}": "${seen.name}" in the same directory has the same key`,
         );
@@ -402,6 +408,14 @@ export class MaildirFolder implements Folder {
         await this.#onKey(key, { action: "remove message file", writing: true }, async (e) => {
           await unlink(this.#path(e));
           touched.add(e.sub);
+          for (const other of e.others ?? []) {
+            try {
+              await unlink(this.#path(other));
+              touched.add(other.sub);
+            } catch (err) {
+              if (!isErrno(err, "ENOENT")) throw err;
+            }
+          }
         });
         this.#index.delete(key);
       }

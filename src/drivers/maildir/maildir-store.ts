@@ -146,16 +146,33 @@ class MaildirStore implements Store {
           );
         }
       }
-      // tmp/ holds only unfinished deliveries; cur/ and new/ are empty (checked above).
-      for (const sub of MAILDIR_SUBDIRS) {
-        path = join(dir, sub);
-        await rm(path, { recursive: true, force: true });
-      }
-      // Bookkeeping files of Dovecot and of this driver; anything else keeps the directory.
+      // Only Maildir and Dovecot bookkeeping may go with the folder. In Maildir++ anything else
+      // is refused before a single file is touched; in the fs layout it keeps the directory.
       path = dir;
-      for (const n of await readdirOrEmpty(dir)) {
-        if (n === MAILDIRFOLDER_FILE || n.startsWith("dovecot")) await rm(join(dir, n), { force: true });
+      const own = (n: string) =>
+        (MAILDIR_SUBDIRS as readonly string[]).includes(n) ||
+        n === MAILDIRFOLDER_FILE ||
+        n.startsWith("dovecot");
+      const foreign = (await readdirOrEmpty(dir)).filter((n) => !own(n));
+      if (this.#layout === "maildir++" && foreign.length > 0) {
+        throw new DriverError(
+          `Cannot remove folder "${name}" (${dir}): it holds other files (${foreign.slice(0, 3).join(", ")})`,
+          { scope: "folder", code: "ENOTEMPTY" },
+        );
       }
+      // cur/ and new/ go with rmdir, which fails rather than lose a message delivered meanwhile.
+      // tmp/ holds only unfinished deliveries.
+      for (const sub of ["cur", "new"]) {
+        try {
+          await rmdir((path = join(dir, sub)));
+        } catch (err) {
+          if (!isErrno(err, "ENOENT")) throw err;
+        }
+      }
+      for (const n of await readdirOrEmpty(dir)) {
+        if (own(n)) await rm((path = join(dir, n)), { recursive: true, force: true });
+      }
+      path = dir;
       try {
         await rmdir(dir);
       } catch (err) {
