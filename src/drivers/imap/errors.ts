@@ -86,18 +86,25 @@ export function connectError(err: unknown, ctx: ConnectContext): DriverError {
       { scope: "store", code: "ETLS", retryable: false, cause: err },
     );
   }
-  if (e.tlsFailed || /STARTTLS/i.test(e.message ?? "") || e.code === "STARTTLS_INJECTION") {
-    const starttlsMissing = /does not support STARTTLS|STARTTLS/i.test(e.message ?? "") && !e.code;
-    const text = starttlsMissing
+  if (e.tlsFailed || e.code === "STARTTLS_INJECTION") {
+    const text = /does not support STARTTLS/i.test(e.message ?? "")
       ? `${where} does not offer STARTTLS, which tls = "starttls" requires; use tls = "implicit" on the server's TLS port, or tls = "none" only if a plaintext connection is really intended`
       : `TLS with ${where} failed: ${e.message ?? "unknown error"}${e.code ? ` (${e.code})` : ""}`;
     return new DriverError(text, { scope: "store", code: "ETLS", retryable: false, cause: err });
   }
-  if (/wrong version number|SSL routines|ssl3_get_record|handshake/i.test(e.message ?? "")) {
+  if (e.code === "ERR_SSL_WRONG_VERSION_NUMBER" || /wrong version number/i.test(e.message ?? "")) {
     return new DriverError(
-      `TLS with ${where} failed: ${e.message}; check that tls (${ctx.tls}) matches the port`,
+      `TLS with ${where} failed: the port does not speak TLS (${e.code ?? "wrong version number"}); check that tls = "${ctx.tls}" matches the port (993 is usually "implicit", 143 "starttls")`,
       { scope: "store", code: "ETLS", retryable: false, cause: err },
     );
+  }
+  if (e.code?.startsWith("ERR_SSL_") || e.code?.startsWith("ERR_TLS_")) {
+    return new DriverError(`TLS with ${where} failed (${e.code})`, {
+      scope: "store",
+      code: "ETLS",
+      retryable: false,
+      cause: err,
+    });
   }
   if (isNetworkError(err) || !e.code) {
     const reason = e.code === "ECONNREFUSED" ? "connection refused" : (e.message ?? "unknown error");

@@ -1,0 +1,273 @@
+// The IMAP driver against a real Dovecot: folders, listing, reading, writing, changes.
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { DriverError } from "../../src/drivers/driver.js";
+import type { ImapFolder } from "../../src/drivers/imap/imap-folder.js";
+import { connectImap, type DovecotServer, type ImapUser, startDovecot } from "../helpers/dovecot.js";
+import { byKey, chunks, collect, message, openStore, readAll, skip } from "./imap-fixtures.js";
+
+describe.skipIf(skip)("IMAP driver against Dovecot", () => {
+  let server: DovecotServer;
+  beforeAll(async () => {
+    server = await startDovecot();
+  });
+  afterAll(() => server?.stop());
+
+  async function withStore<T>(u: ImapUser, fn: (s: Awaited<ReturnType<typeof openStore>>) => Promise<T>) {
+    const store = await openStore(u);
+    try {
+      return await fn(store);
+    } finally {
+      await store.close();
+    }
+  }
+
+  it("lists folders: nested, non-ASCII, spaces, INBOX, \\Noselect; creates and removes", async () => {
+    const u = await server.addUser();
+    const other = await connectImap(u);
+    try {
+      // A parent that exists only as a hierarchy level (Maildir++ does not create it).
+      await other.mailboxCreate("Level.Leaf");
+      await other.mailboxDelete("Level").catch(() => {});
+    } finally {
+      await other.logout();
+    }
+    await withStore(u, async (store) => {
+      expect(store.label).toBe(`imap://${u.user}@${u.host}:${u.port}`);
+      await store.createFolder("Archive/2024/Q1");
+      await store.createFolder("Entwürfe");
+      await store.createFolder("With Space");
+      await store.createFolder("Entwürfe"); // existing: no error
+      const folders = await store.listFolders();
+      const names = folders.map((f) => f.name);
+      for (const n of ["INBOX", "Archive", "Archive/2024", "Archive/2024/Q1", "Entwürfe", "With Space", "Level/Leaf"]) {
+        expect(names).toContain(n);
+      }
+      expect(folders.find((f) => f.name === "Level")).toEqual({ name: "Level", noselect: true });
+      expect(folders.find((f) => f.name === "INBOX")?.noselect).toBeUndefined();
+
+      // On the server the names are the server's: "." delimiter, modified UTF-7 on the wire.
+      const listed = await server.doveadm(["mailbox", "list", "-u", u.user]);
+      expect(listed).toContain("Archive.2024.Q1");
+      expect(listed).toContain("Entwürfe");
+
+      const f = await store.openFolder("Entwürfe");
+      expect(f.name).toBe("Entwürfe");
+      await f.close();
+
+      await store.removeFolder("With Space");
+      expect((await store.listFolders()).map((x) => x.name)).not.toContain("With Space");
+
+      const bad = await store.openFolder("dotted.name").catch((e: unknown) => e);
+      expect(bad).toBeInstanceOf(DriverError);
+      expect(bad).toMatchObject({ scope: "folder", code: "EBADNAME" });
+      const missing = await store.openFolder("Nope").catch((e: unknown) => e);
+      expect(missing).toMatchObject({ scope: "folder", code: "ENOFOLDER" });
+    });
+  });
+
+  it("appends with flags and date; list shows the same INTERNALDATE, size and flags", async () => {
+    const u = await server.addUser();
+    await withStore(u, async (store) => {
+      expect(store.caps).toEqual({ keywords: true, incremental: true, stableKeys: true });
+      const folder = await store.openFolder("INBOX");
+      expect(folder.identity).toMatch(/^\d+$/);
+      expect(folder.marker).toMatchObject({ uidNext: 1, count: 0 });
+      expect(folder.marker.highestModseq).toMatch(/^\d+$/);
+      const body = message("append-1");
+      const date = Date.UTC(2023, 4, 6, 7, 8, 9);
+      const key = await folder.append({
+        body: chunks(body),
+        size: body.length,
+        flags: ["\\Seen", "$Forwarded", "\\Recent"],
+        date,
+      });
+      expect(key).toBe(`${folder.identity}/1`);
+      const metas = await collect(folder.list());
+      expect(metas).toEqual([{ key, flags: ["$Forwarded", "\\Seen"], size: body.length, date }]);
+      // minDate: inside and outside the window (the store may return more, never fewer)
+      expect((await collect(folder.list({ minDate: date - 1000 }))).map((m) => m.key)).toEqual([key]);
+      expect(await collect(folder.list({ minDate: Date.UTC(2030, 0, 1) }))).toEqual([]);
+    });
+  });
+
+  it("lists in ascending UID order and with minDate returns the messages in the window", async () => {
+    const u = await server.addUser();
+    await withStore(u, async (store) => {
+      const folder = await store.openFolder("INBOX");
+      const old = Date.UTC(2020, 0, 1);
+      const recent = Date.now() - 3 * 24 * 3600 * 1000;
+      const keys: string[] = [];
+      for (let i = 0; i < 12; i++) {
+        const body = message(`order-${i}`);
+        keys.push(await folder.append({ body: chunks(body), flags: [], date: i % 2 ? old : recent }));
+      }
+      const all = await collect(folder.list());
+      expect(all.map((m) => m.key)).toEqual(keys);
+      const windowed = (await collect(folder.list({ minDate: recent - 3600_000 }))).map((m) => m.key);
+      expect(windowed).toEqual(keys.filter((_, i) => i % 2 === 0));
+    });
+  });
+
+  it("reads byte-exact (CRLF) and normalizes bare LF to CRLF; reading does not set \\Seen", async () => {
+    const u = await server.addUser();
+    await withStore(u, async (store) => {
+      const folder = await store.openFolder("INBOX");
+      const crlf = message("read-crlf", "Line one\r\nünïcödé  \r\n.\r\nend");
+      const lf = message("read-lf", "Line one\nline two", "\n");
+      const k1 = await folder.append({ body: chunks(crlf, 7), flags: [], date: Date.now() });
+      const k2 = await folder.append({ body: chunks(lf), flags: [], date: Date.now() });
+      expect((await readAll(folder.read(k1))).equals(crlf)).toBe(true);
+      const back = await readAll(folder.read(k2));
+      expect(back.toString("utf8")).toBe(lf.toString("utf8").replace(/\n/g, "\r\n"));
+      const metas = byKey(await collect(folder.list()));
+      expect(metas.get(k2)?.size).toBe(back.length); // RFC822.SIZE counts the CRLF form
+      const header = Buffer.from(await folder.readHeader(k1));
+      expect(header.toString()).toMatch(/^From: Alice.*\r\n\r\n$/s);
+      expect(header.toString()).toContain("Message-ID: <read-crlf@example.org>");
+      for (const m of metas.values()) expect(m.flags).not.toContain("\\Seen");
+      // an early return releases the mailbox lock: the next call works
+      for await (const _ of folder.read(k1)) break;
+      expect(await collect(folder.list())).toHaveLength(2);
+      const gone = await readAll(folder.read(`${folder.identity}/999`)).catch((e: unknown) => e);
+      expect(gone).toMatchObject({ scope: "message", code: "ENOTFOUND" });
+    });
+  });
+
+  it("sets and removes flags, keywords included, with one STORE per change", async () => {
+    const u = await server.addUser();
+    await withStore(u, async (store) => {
+      const folder = await store.openFolder("INBOX");
+      const keys: string[] = [];
+      for (let i = 0; i < 3; i++) {
+        keys.push(await folder.append({ body: chunks(message(`flags-${i}`)), flags: ["\\Seen"], date: Date.now() }));
+      }
+      await folder.setFlags([keys[0]!, keys[2]!], ["\\Flagged", "$Forwarded", "\\Recent"], ["\\Seen"]);
+      let metas = byKey(await collect(folder.list()));
+      expect(metas.get(keys[0]!)?.flags).toEqual(["$Forwarded", "\\Flagged"]);
+      expect(metas.get(keys[1]!)?.flags).toEqual(["\\Seen"]);
+      expect(metas.get(keys[2]!)?.flags).toEqual(["$Forwarded", "\\Flagged"]);
+      await folder.setFlags([keys[0]!], [], ["$Forwarded"]);
+      metas = byKey(await collect(folder.list()));
+      expect(metas.get(keys[0]!)?.flags).toEqual(["\\Flagged"]);
+      // another client sees the same
+      const other = await connectImap(u);
+      try {
+        await other.mailboxOpen("INBOX");
+        const row = await other.fetchOne(keys[2]!.split("/")[1]!, { flags: true }, { uid: true });
+        expect(row && [...(row.flags ?? [])].sort()).toEqual(["$Forwarded", "\\Flagged"]);
+      } finally {
+        await other.logout();
+      }
+      const stale = await folder.setFlags(["1/1"], ["\\Seen"], []).catch((e: unknown) => e);
+      expect(stale).toMatchObject({ scope: "folder", code: "EUIDVALIDITY" });
+    });
+  });
+
+  it("removes only the given message; another client's \\Deleted message stays", async () => {
+    const u = await server.addUser();
+    await withStore(u, async (store) => {
+      const folder = await store.openFolder("INBOX");
+      const a = await folder.append({ body: chunks(message("rm-a")), flags: [], date: Date.now() });
+      const b = await folder.append({ body: chunks(message("rm-b")), flags: [], date: Date.now() });
+      const c = await folder.append({ body: chunks(message("rm-c")), flags: [], date: Date.now() });
+      const other = await connectImap(u);
+      try {
+        await other.mailboxOpen("INBOX");
+        await other.messageFlagsAdd(b.split("/")[1]!, ["\\Deleted"], { uid: true });
+      } finally {
+        await other.logout();
+      }
+      await folder.remove([a]);
+      const metas = await collect(folder.list());
+      expect(metas.map((m) => m.key)).toEqual([b, c]);
+      expect(metas[0]?.flags).toEqual(["\\Deleted"]);
+    });
+  });
+
+  it("listChanges returns exactly what another client changed, appended and expunged", async () => {
+    const u = await server.addUser();
+    await withStore(u, async (store) => {
+      let folder = await store.openFolder("INBOX");
+      const keys: string[] = [];
+      for (let i = 0; i < 4; i++) {
+        keys.push(await folder.append({ body: chunks(message(`chg-${i}`)), flags: [], date: Date.now() }));
+      }
+      folder = await store.openFolder("INBOX");
+      const since = folder.marker;
+      expect(await folder.listChanges!(since)).toEqual({ changed: [], vanished: [] });
+
+      const other = await connectImap(u);
+      let newUid: number | undefined;
+      try {
+        await other.mailboxOpen("INBOX");
+        await other.messageFlagsAdd(keys[1]!.split("/")[1]!, ["\\Answered", "$Label1"], { uid: true });
+        await other.messageDelete(keys[2]!.split("/")[1]!, { uid: true });
+        const res = await other.append("INBOX", message("chg-new"), ["\\Flagged"]);
+        newUid = res ? res.uid : undefined;
+      } finally {
+        await other.logout();
+      }
+      folder = await store.openFolder("INBOX");
+      expect(folder.marker).not.toEqual(since);
+      const changes = await folder.listChanges!(since);
+      expect(changes.vanished).toEqual([keys[2]]);
+      expect(changes.changed.map((m) => [m.key, m.flags])).toEqual([
+        [keys[1], ["$Label1", "\\Answered"]],
+        [`${folder.identity}/${newUid}`, ["\\Flagged"]],
+      ]);
+      // with the known keys: exact without relying on VANISHED
+      const withKnown = await (folder as ImapFolder).listChanges(since, undefined, keys);
+      expect(withKnown).toEqual(changes);
+      // list({ since }) yields the changed part
+      expect(await collect(folder.list({ since }))).toEqual(changes.changed);
+    });
+  });
+
+  it("changes identity when the mailbox is deleted and recreated; stale keys are refused", async () => {
+    const u = await server.addUser();
+    await withStore(u, async (store) => {
+      await store.createFolder("Box");
+      const first = await store.openFolder("Box");
+      const key = await first.append({ body: chunks(message("uv")), flags: [], date: Date.now() });
+      await store.openFolder("INBOX"); // select something else
+      await server.doveadm(["mailbox", "delete", "-u", u.user, "Box"]);
+      await server.doveadm(["mailbox", "create", "-u", u.user, "Box"]);
+      // the old folder object re-selects and notices
+      const err = await collect(first.list()).catch((e: unknown) => e);
+      expect(err).toBeInstanceOf(DriverError);
+      expect(err).toMatchObject({ scope: "folder", code: "EUIDVALIDITY" });
+      const second = await store.openFolder("Box");
+      expect(second.identity).not.toBe(first.identity);
+      const err2 = await readAll(second.read(key)).catch((e: unknown) => e);
+      expect(err2).toMatchObject({ scope: "folder", code: "EUIDVALIDITY" });
+    });
+  });
+
+  it("never lets the password reach the debug output", async () => {
+    const u = await server.addUser();
+    const debug: string[] = [];
+    const store = await openStore(u, { debug });
+    const folder = await store.openFolder("INBOX");
+    await collect(folder.list());
+    await store.close();
+    expect(debug.length).toBeGreaterThan(0);
+    expect(debug.join("\n")).not.toContain(u.password);
+  });
+
+  it("reconnects after the connection was dropped", async () => {
+    const u = await server.addUser();
+    await withStore(u, async (store) => {
+      const folder = await store.openFolder("INBOX");
+      await folder.append({ body: chunks(message("re")), flags: [], date: Date.now() });
+      await server.doveadm(["kick", u.user]);
+      await new Promise((r) => setTimeout(r, 300));
+      const first = await collect(folder.list()).catch((e: unknown) => e);
+      if (first instanceof DriverError) {
+        expect(first).toMatchObject({ scope: "store", retryable: true });
+        expect(await collect(folder.list())).toHaveLength(1);
+      } else {
+        expect(first).toHaveLength(1);
+      }
+    });
+  });
+});
