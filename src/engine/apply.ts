@@ -1,0 +1,205 @@
+import { DriverError, type Folder } from "../drivers/driver.js";
+import type { CopyOp, FlagOp, PairInfo, Plan, RemoveOp } from "../model/plan.js";
+import type { FolderReport } from "../model/report.js";
+import { type MessageMeta, otherSide, type Side } from "../model/types.js";
+import type { SideState, StateRow } from "../state/side-state.js";
+import { Digest, digesting } from "./digest.js";
+
+/**
+ * Apply (SYNC-MODEL.md step 7). Invariant: the store is written first and the state recorded only
+ * after the store confirmed (invariant 3); before a copy, its intent is recorded and flushed in the
+ * target's state, so a run cut off between append and record finds the copy again (invariant 2).
+ * Journals are flushed per batch, the target's before the source's, so an interruption leaves at
+ * worst a pair recorded on the target only, which the pre-check re-links by its pairId.
+ */
+export interface ApplyContext {
+  folder: Record<Side, string>;
+  handles: Record<Side, Folder>;
+  states: Record<Side, SideState>;
+  pairs: ReadonlyMap<string, PairInfo>;
+  /** State rows by key, kept current as the plan is applied. */
+  rows: Record<Side, Map<string, StateRow>>;
+  report: FolderReport;
+  onProgress?: (done: number) => void;
+  /** Messages per journal flush. */
+  batchSize?: number;
+}
+
+export async function applyPlan(plan: Plan, ctx: ApplyContext): Promise<void> {
+  await applyRemovals(plan.removals, ctx);
+  applyRecords(plan, ctx);
+  await applyFlags(plan.flags, ctx);
+  flushBoth(ctx, "right");
+  await applyCopies(plan.copies, ctx);
+}
+
+async function applyRemovals(ops: RemoveOp[], ctx: ApplyContext): Promise<void> {
+  for (const side of ["left", "right"] as const) {
+    const mine = ops.filter((o) => o.side === side);
+    for (let i = 0; i < mine.length; i += 500) {
+      const batch = mine.slice(i, i + 500);
+      if (
+        !(await attempt(ctx, `remove ${batch.length} message(s) on ${side}`, () =>
+          ctx.handles[side].remove(batch.map((o) => o.key)),
+        ))
+      )
+        continue;
+      for (const op of batch) {
+        forgetPair(ctx, op.pairId);
+        ctx.report.removed[side]++;
+      }
+      flushBoth(ctx, side);
+    }
+  }
+}
+
+function applyRecords(plan: Plan, ctx: ApplyContext): void {
+  for (const rec of plan.records) {
+    if (rec.kind === "forget") forgetPair(ctx, rec.pairId);
+    else if (rec.kind === "flags") {
+      const key = keyOf(ctx, rec.side, rec.pairId);
+      const row = key === undefined ? undefined : ctx.rows[rec.side].get(key);
+      if (row) putRow(ctx, rec.side, { ...row, flags: rec.flags });
+    } else {
+      for (const side of ["left", "right"] as const) {
+        const m = rec[side];
+        putRow(
+          ctx,
+          side,
+          rowFor(ctx, side, m, rec.pairId, m.flags, Math.min(rec.left.date, rec.right.date), rec.digest),
+        );
+      }
+    }
+  }
+}
+
+async function applyFlags(ops: FlagOp[], ctx: ApplyContext): Promise<void> {
+  // One store call per distinct change (side, flags added, flags removed).
+  const groups = new Map<string, FlagOp[]>();
+  for (const op of ops) {
+    const sig = `${op.side}\u0000${op.add.join(" ")}\u0000${op.remove.join(" ")}`;
+    const g = groups.get(sig);
+    if (g) g.push(op);
+    else groups.set(sig, [op]);
+  }
+  for (const group of groups.values()) {
+    const { side, add, remove } = group[0]!;
+    for (let i = 0; i < group.length; i += 500) {
+      const batch = group.slice(i, i + 500);
+      const ok = await attempt(ctx, `set flags on ${batch.length} message(s) on ${side}`, () =>
+        ctx.handles[side].setFlags(
+          batch.map((o) => o.key),
+          add,
+          remove,
+        ),
+      );
+      if (!ok) continue;
+      for (const op of batch) {
+        const row = ctx.rows[side].get(op.key);
+        if (row) putRow(ctx, side, { ...row, flags: op.flags });
+        ctx.report.flagged[side]++;
+      }
+    }
+  }
+}
+
+async function applyCopies(ops: CopyOp[], ctx: ApplyContext): Promise<void> {
+  const size = ctx.batchSize ?? 100;
+  let done = 0;
+  for (let i = 0; i < ops.length; i += size) {
+    const batch = ops.slice(i, i + size);
+    for (const op of batch) {
+      const to = otherSide(op.from);
+      ctx.states[to].putIntent({
+        folder: ctx.folder[to],
+        pairId: op.pairId,
+        sourceKey: op.msg.key,
+        date: op.msg.date,
+      });
+    }
+    ctx.states.left.flush();
+    ctx.states.right.flush();
+    for (const op of batch) {
+      await copyOne(op, ctx);
+      ctx.onProgress?.(++done);
+    }
+    flushBoth(ctx, "right");
+  }
+}
+
+async function copyOne(op: CopyOp, ctx: ApplyContext): Promise<void> {
+  const to = otherSide(op.from);
+  const digest = new Digest();
+  let newKey: string | undefined;
+  const ok = await attempt(ctx, `copy message ${op.msg.key} from ${op.from} to ${to}`, async () => {
+    newKey = await ctx.handles[to].append({
+      body: digesting(ctx.handles[op.from].read(op.msg.key), digest),
+      size: op.msg.size,
+      flags: op.msg.flags,
+      date: op.msg.date,
+    });
+  });
+  if (!ok || newKey === undefined) return;
+  const hex = digest.hex();
+  const target: MessageMeta = { key: newKey, flags: op.msg.flags, size: digest.size, date: op.msg.date };
+  putRow(ctx, to, rowFor(ctx, to, target, op.pairId, op.msg.flags, op.msg.date, hex));
+  ctx.states[to].deleteIntent(ctx.folder[to], op.pairId);
+  putRow(ctx, op.from, rowFor(ctx, op.from, op.msg, op.pairId, op.msg.flags, op.msg.date, hex));
+  ctx.report.copied[to]++;
+}
+
+function rowFor(
+  ctx: ApplyContext,
+  side: Side,
+  m: MessageMeta,
+  pairId: string,
+  flags: string[],
+  date: number,
+  digest: string,
+): StateRow {
+  return { folder: ctx.folder[side], key: m.key, pairId, flags, size: m.size, date, digest };
+}
+
+function putRow(ctx: ApplyContext, side: Side, row: StateRow): void {
+  ctx.states[side].putMessage(row);
+  ctx.rows[side].set(row.key, row);
+}
+
+function keyOf(ctx: ApplyContext, side: Side, pairId: string): string | undefined {
+  const pair = ctx.pairs.get(pairId);
+  if (pair) return side === "left" ? pair.leftKey : pair.rightKey;
+  for (const row of ctx.rows[side].values()) if (row.pairId === pairId) return row.key;
+  return undefined;
+}
+
+function forgetPair(ctx: ApplyContext, pairId: string): void {
+  for (const side of ["left", "right"] as const) {
+    const key = keyOf(ctx, side, pairId);
+    if (key === undefined) continue;
+    const row = ctx.rows[side].get(key);
+    // The key may already carry a newer pair (a kept conflict re-copied under a new pairId).
+    if (row && row.pairId !== pairId) continue;
+    ctx.states[side].deleteMessage(ctx.folder[side], key);
+    ctx.rows[side].delete(key);
+  }
+}
+
+/** Flushes the journal of `first` and then the other: the order keeps interruptions re-linkable. */
+function flushBoth(ctx: ApplyContext, first: Side): void {
+  ctx.states[first].flush();
+  ctx.states[otherSide(first)].flush();
+}
+
+/** Runs one store write; a message-scoped failure is reported and skipped, wider ones propagate. */
+async function attempt(ctx: ApplyContext, what: string, fn: () => Promise<void>): Promise<boolean> {
+  try {
+    await fn();
+    return true;
+  } catch (err) {
+    if (err instanceof DriverError && err.scope === "message") {
+      ctx.report.errors.push(`Cannot ${what}: ${err.message}`);
+      return false;
+    }
+    throw err;
+  }
+}

@@ -1,0 +1,33 @@
+import type { SideChanges } from "../model/plan.js";
+import { flagsKey, type MessageMeta } from "../model/types.js";
+import type { StateRow } from "../state/side-state.js";
+
+/**
+ * Change detection for one side of one folder: its listing against its own state (step 4).
+ * Pure. Invariant: a state row outside the window (date < minDate) is never reported gone, and a
+ * listed message outside the window is never reported new — ageing out is not a deletion.
+ */
+export function detectChanges(
+  rows: readonly StateRow[],
+  listing: Iterable<MessageMeta>,
+  minDate: number,
+): SideChanges {
+  const known = new Map<string, StateRow>();
+  for (const row of rows) known.set(row.key, row);
+  const added: MessageMeta[] = [];
+  const flagged = new Map<string, MessageMeta>();
+  for (const msg of listing) {
+    const row = known.get(msg.key);
+    if (row === undefined) {
+      if (msg.date >= minDate) added.push(msg);
+      continue;
+    }
+    known.delete(msg.key);
+    if (row.date < minDate) continue;
+    if (flagsKey(row.flags) !== flagsKey(msg.flags)) flagged.set(row.pairId, msg);
+  }
+  const gone = new Set<string>();
+  for (const row of known.values()) if (row.date >= minDate) gone.add(row.pairId);
+  added.sort((a, b) => (a.key < b.key ? -1 : a.key > b.key ? 1 : 0));
+  return { added, flagged, gone };
+}

@@ -1,0 +1,17 @@
+import type { Folder } from "../drivers/driver.js";
+import type { MessageMeta } from "../model/types.js";
+
+/**
+ * Margin below the window start for listings: arrival dates of the two copies of a message may
+ * differ by time-zone rounding (IMAP SINCE is day-granular), so a message just inside the window
+ * on one side must not be missed on the other and taken for a removal.
+ */
+export const WINDOW_MARGIN_MS = 2 * 86_400_000;
+
+/** Lists a whole folder (inside the window, with margin) into a map by key. */
+export async function listAll(folder: Folder, minDate: number): Promise<Map<string, MessageMeta>> {
+  const out = new Map<string, MessageMeta>();
+  const opts = minDate > 0 ? { minDate: minDate - WINDOW_MARGIN_MS } : {};
+  for await (const m of folder.list(opts)) out.set(m.key, m);
+  return out;
+}

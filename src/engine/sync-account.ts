@@ -1,0 +1,204 @@
+import { join } from "node:path";
+import type { AccountConfig } from "../config/config.js";
+import { DriverError, type Folder, type Store } from "../drivers/driver.js";
+import type { Conflict, Resolution } from "../model/plan.js";
+import { type AccountReport, type FolderReport, newFolderReport } from "../model/report.js";
+import type { Side } from "../model/types.js";
+import { lockAccount } from "../state/lock.js";
+import { SideState } from "../state/side-state.js";
+import { writeStatus } from "../state/status-file.js";
+import { canonicalFolder, FolderNames, folderMatcher } from "./folder-map.js";
+import { exitCodeFor } from "./outcome.js";
+import { type FolderOutcome, syncFolder } from "./sync-folder.js";
+import { verifyFolder } from "./verify.js";
+
+/**
+ * One run of one account, SYNC-MODEL.md steps 1–9: lock, load both states, open both stores,
+ * settle the folder list, sync each folder, verify it, save both states.
+ * Invariant: states are saved only at the end; in between, the journals carry every confirmed step.
+ */
+export interface RunOptions {
+  dryRun: boolean;
+  force: boolean;
+  /** Forget both states of the selected folders and re-pair them by content. */
+  resync: boolean;
+  /** Only these folders (left names). */
+  folders?: string[];
+  maxage?: number;
+  policy?: AccountConfig["conflict"];
+  /** Verify only: no sync step. */
+  verifyOnly?: boolean;
+  deep?: boolean;
+  now: number;
+  openStore: (side: Side) => Promise<Store>;
+  ask?: (c: Conflict, folder: string) => Promise<Resolution>;
+  log: (msg: string) => void;
+  progress?: (folder: string, done: number, total: number) => void;
+}
+
+export async function runAccount(account: AccountConfig, opts: RunOptions): Promise<AccountReport> {
+  const report: AccountReport = { account: account.name, dryRun: opts.dryRun, folders: [], exitCode: 0 };
+  const dir = join(account.stateDir, account.name);
+  const lock = opts.dryRun ? undefined : lockAccount(dir, account.name);
+  const stores: Partial<Record<Side, Store>> = {};
+  const states: Partial<Record<Side, SideState>> = {};
+  try {
+    const readOnly = opts.dryRun || opts.verifyOnly === true;
+    states.left = await SideState.open(dir, "left", { readOnly });
+    states.right = await SideState.open(dir, "right", { readOnly });
+    const [l, r] = await Promise.all([opts.openStore("left"), opts.openStore("right")]);
+    stores.left = l;
+    stores.right = r;
+    await syncFolders(
+      account,
+      opts,
+      { left: l, right: r },
+      { left: states.left, right: states.right },
+      report,
+    );
+    if (!readOnly) {
+      states.left.save();
+      states.right.save();
+      writeStatus(dir, { lastRun: new Date(opts.now).toISOString(), report });
+    }
+  } catch (err) {
+    report.failure = err instanceof Error ? err.message : String(err);
+    if (!(err instanceof DriverError) && !(err instanceof Error && /^(State|LockBusy)Error$/.test(err.name)))
+      throw err;
+  } finally {
+    await Promise.allSettled([stores.left?.close(), stores.right?.close()]);
+    states.left?.close();
+    states.right?.close();
+    lock?.release();
+  }
+  report.exitCode = exitCodeFor(report);
+  return report;
+}
+
+async function syncFolders(
+  account: AccountConfig,
+  opts: RunOptions,
+  stores: Record<Side, Store>,
+  states: Record<Side, SideState>,
+  report: AccountReport,
+): Promise<void> {
+  const names = new FolderNames(account.rename);
+  const selected = folderMatcher(account.include, account.exclude);
+  const only = opts.folders ? new Set(opts.folders.map(canonicalFolder)) : undefined;
+  const [lf, rf] = await Promise.all([stores.left.listFolders(), stores.right.listFolders()]);
+  const exists: Record<Side, Set<string>> = {
+    left: new Set(lf.filter((f) => !f.noselect).map((f) => canonicalFolder(f.name))),
+    right: new Set(rf.filter((f) => !f.noselect).map((f) => canonicalFolder(names.left(f.name)))),
+  };
+  const known: Record<Side, Set<string>> = {
+    left: new Set(states.left.folders().map((f) => f.name)),
+    right: new Set(states.right.folders().map((f) => names.left(f.name))),
+  };
+  const all = [...new Set([...exists.left, ...exists.right, ...known.left, ...known.right])]
+    .filter((n) => selected(n) && (!only || only.has(n)))
+    .sort();
+  const minDate =
+    (opts.maxage ?? account.maxage) ? opts.now - (opts.maxage ?? account.maxage ?? 0) * 86_400_000 : 0;
+
+  for (const name of all) {
+    const rightName = names.right(name);
+    const fr = newFolderReport(name, rightName);
+    report.folders.push(fr);
+    const sideName: Record<Side, string> = { left: name, right: rightName };
+    const present = { left: exists.left.has(name), right: exists.right.has(name) };
+    if (!present.left && !present.right) {
+      if (!opts.dryRun && !opts.verifyOnly)
+        for (const s of ["left", "right"] as const) states[s].deleteFolder(sideName[s]);
+      continue;
+    }
+    const missing = (["left", "right"] as const).find((s) => !present[s]);
+    if (missing) {
+      const other = missing === "left" ? "right" : "left";
+      if (known[missing].has(name) && !opts.force) {
+        // It existed on `missing` at the last run: removed there. Its messages on the other side stay.
+        fr.stops.push({
+          guard: "folder-vanished",
+          message: `Cannot sync folder "${name}": it was removed on ${missing} but still exists on ${other}; remove it on ${other} too, or run with --force to create it again on ${missing} and copy its messages back`,
+        });
+        continue;
+      }
+      if (opts.verifyOnly) {
+        fr.drift.push({ folder: name, side: missing, what: "folder missing" });
+        continue;
+      }
+      if (!opts.dryRun) {
+        await stores[missing].createFolder(sideName[missing]);
+        if (known[missing].has(name)) states[missing].deleteFolder(sideName[missing]);
+      }
+      fr.created.push(missing);
+      if (opts.dryRun) continue;
+    }
+    if (opts.resync && !opts.dryRun)
+      for (const s of ["left", "right"] as const) states[s].deleteFolder(sideName[s]);
+    await syncOne(account, opts, stores, states, sideName, minDate, fr);
+  }
+}
+
+async function syncOne(
+  account: AccountConfig,
+  opts: RunOptions,
+  stores: Record<Side, Store>,
+  states: Record<Side, SideState>,
+  sideName: Record<Side, string>,
+  minDate: number,
+  fr: FolderReport,
+): Promise<void> {
+  const handles: Partial<Record<Side, Folder>> = {};
+  try {
+    const [l, r] = await Promise.all([
+      stores.left.openFolder(sideName.left),
+      stores.right.openFolder(sideName.right),
+    ]);
+    handles.left = l;
+    handles.right = r;
+    const h = { left: l, right: r };
+    let outcome: FolderOutcome | undefined;
+    if (!opts.verifyOnly) {
+      outcome = await syncFolder({
+        names: sideName,
+        handles: h,
+        states,
+        minDate,
+        policy: opts.policy ?? account.conflict,
+        ask: opts.ask,
+        maxDelete: account.maxDelete,
+        force: opts.force,
+        dryRun: opts.dryRun,
+        report: fr,
+        onProgress: opts.progress ? (done, total) => opts.progress?.(sideName.left, done, total) : undefined,
+      });
+      if (opts.dryRun) {
+        const p = outcome.plan;
+        for (const c of p.copies) fr.copied[c.from === "left" ? "right" : "left"]++;
+        for (const f of p.flags) fr.flagged[f.side]++;
+        for (const x of p.removals) fr.removed[x.side]++;
+        return;
+      }
+      if (outcome.stopped) return;
+    }
+    fr.drift.push(
+      ...(await verifyFolder({
+        folder: sideName,
+        handles: h,
+        rows: { left: states.left.rows(sideName.left), right: states.right.rows(sideName.right) },
+        minDate,
+        skipPairs: outcome?.held,
+        deep: opts.deep,
+      })),
+    );
+    fr.verified = fr.drift.length === 0;
+  } catch (err) {
+    if (err instanceof DriverError && err.scope !== "store") {
+      fr.errors.push(err.message);
+      return;
+    }
+    throw err;
+  } finally {
+    await Promise.allSettled([handles.left?.close(), handles.right?.close()]);
+  }
+}

@@ -1,0 +1,144 @@
+import type { Folder } from "../drivers/driver.js";
+import type { Conflict, Plan, Resolution } from "../model/plan.js";
+import type { FolderReport } from "../model/report.js";
+import type { MessageMeta, Side } from "../model/types.js";
+import type { SideState, StateRow } from "../state/side-state.js";
+import { applyPlan } from "./apply.js";
+import { matchByContent } from "./content-match.js";
+import { detectChanges } from "./detect-changes.js";
+import { checkGuards } from "./guards.js";
+import { listAll } from "./listing.js";
+import { type ConflictPolicy, resolveConflict } from "./policy.js";
+import { precheck } from "./precheck.js";
+import { reconcile } from "./reconcile.js";
+
+/**
+ * One folder through steps 2–7 of a run (SYNC-MODEL.md): list both sides at once, pre-check the
+ * states, detect changes, pair equal new messages, reconcile, run the guards, apply.
+ * Reads happen before the plan; every write happens after it, in applyPlan.
+ */
+export interface FolderJob {
+  names: Record<Side, string>;
+  handles: Record<Side, Folder>;
+  states: Record<Side, SideState>;
+  /** Window start, ms (0: no maxage). */
+  minDate: number;
+  policy: ConflictPolicy;
+  /** For policy `ask`: asks the user; absent when there is no terminal (then `ask` acts as `fail`). */
+  ask?: (c: Conflict, folder: string) => Promise<Resolution>;
+  maxDelete: number;
+  force: boolean;
+  dryRun: boolean;
+  report: FolderReport;
+  onProgress?: (done: number, total: number) => void;
+}
+
+export interface FolderOutcome {
+  plan: Plan;
+  /** Pairs an open conflict holds apart: verification expects them to differ. */
+  held: Set<string>;
+  /** The folder was stopped before any write. */
+  stopped: boolean;
+}
+
+export async function syncFolder(job: FolderJob): Promise<FolderOutcome> {
+  const { names, handles, states, report } = job;
+  for (const side of ["left", "right"] as const) {
+    const known = states[side].folder(names[side]);
+    if (known && known.identity !== handles[side].identity) {
+      // Every key of this side is void (IMAP UIDVALIDITY changed). Forget them; the pre-check then
+      // re-links each pair by content where the evidence holds, and stops the folder where it does not.
+      for (const row of states[side].rows(names[side])) states[side].deleteMessage(names[side], row.key);
+      report.mended.push(
+        `${side} identity changed from ${known.identity} to ${handles[side].identity}: re-pairing by content`,
+      );
+    }
+  }
+  const [leftList, rightList] = await Promise.all([
+    listAll(handles.left, job.minDate),
+    listAll(handles.right, job.minDate),
+  ]);
+  const listing: Record<Side, Map<string, MessageMeta>> = { left: leftList, right: rightList };
+  const pre = await precheck({
+    folder: names,
+    handles,
+    states,
+    rows: { left: states.left.rows(names.left), right: states.right.rows(names.right) },
+    listing,
+  });
+  report.mended.push(...pre.mended);
+  const empty: FolderOutcome = {
+    plan: { copies: [], flags: [], removals: [], records: [], conflicts: [] },
+    held: new Set(),
+    stopped: true,
+  };
+  if (pre.problems.length > 0) {
+    report.stops.push(...pre.problems.map((message) => ({ guard: "precheck", message })));
+    return empty;
+  }
+  const rows: Record<Side, StateRow[]> = {
+    left: states.left.rows(names.left),
+    right: states.right.rows(names.right),
+  };
+  const left = detectChanges(rows.left, listing.left.values(), job.minDate);
+  const right = detectChanges(rows.right, listing.right.values(), job.minDate);
+  const matches = await matchByContent(handles.left, handles.right, left.added, right.added);
+
+  // Policy `ask` needs the user's answers, but reconciliation is pure: plan once to find the
+  // conflicts, ask, then plan again with the answers.
+  const answers = new Map<string, Resolution>();
+  const decide = (c: Conflict): Resolution =>
+    answers.get(c.pairId) ?? resolveConflict(c, job.policy === "ask" ? "fail" : job.policy);
+  let plan = reconcile({ pairs: pre.pairs, left, right, matches, decide });
+  if (job.policy === "ask" && job.ask && plan.conflicts.length > 0) {
+    for (const c of plan.conflicts) answers.set(c.pairId, await job.ask(c, names.left));
+    plan = reconcile({ pairs: pre.pairs, left, right, matches, decide });
+  }
+  report.conflicts.push(...plan.conflicts.map((c) => ({ pairId: c.pairId, text: c.text })));
+  const held = new Set(plan.conflicts.map((c) => c.pairId));
+
+  const inWindow = (r: StateRow) => r.date >= job.minDate;
+  const listedInWindow = (m: Map<string, MessageMeta>) => {
+    let n = 0;
+    for (const x of m.values()) if (x.date >= job.minDate) n++;
+    return n;
+  };
+  const stops = checkGuards({
+    folder: names.left,
+    plan,
+    stateCount: { left: rows.left.filter(inWindow).length, right: rows.right.filter(inWindow).length },
+    listedCount: { left: listedInWindow(listing.left), right: listedInWindow(listing.right) },
+    maxDelete: job.maxDelete,
+  });
+  if (stops.length > 0 && !job.force) {
+    report.stops.push(...stops.map((s) => ({ guard: s.guard, message: s.message })));
+    return { ...empty, plan };
+  }
+  if (job.dryRun) return { plan, held, stopped: false };
+
+  const total = plan.copies.length;
+  await applyPlan(plan, {
+    folder: names,
+    handles,
+    states,
+    pairs: pre.pairs,
+    rows: {
+      left: new Map(rows.left.map((r) => [r.key, r])),
+      right: new Map(rows.right.map((r) => [r.key, r])),
+    },
+    report,
+    onProgress: job.onProgress ? (done) => job.onProgress?.(done, total) : undefined,
+  });
+  for (const side of ["left", "right"] as const) {
+    const h = handles[side];
+    states[side].putFolder({
+      name: names[side],
+      identity: h.identity,
+      uidNext: h.marker.uidNext ?? null,
+      highestModseq: h.marker.highestModseq ?? null,
+      count: h.marker.count ?? null,
+    });
+    states[side].flush();
+  }
+  return { plan, held, stopped: false };
+}

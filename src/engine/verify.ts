@@ -1,0 +1,102 @@
+import type { Folder } from "../drivers/driver.js";
+import type { Drift } from "../model/report.js";
+import { flagsKey, type MessageMeta, type Side } from "../model/types.js";
+import type { StateRow } from "../state/side-state.js";
+import { digestOf } from "./digest.js";
+import { listAll } from "./listing.js";
+
+/**
+ * Verification (SYNC-MODEL.md step 8): a full fresh listing of both sides held against both states.
+ * It only reports; it never mends (invariant 7). Every pair must be on both sides with its agreed
+ * flags, both states must know the same pairs, and no message inside the window may be unpaired.
+ */
+export interface VerifyInput {
+  folder: Record<Side, string>;
+  handles: Record<Side, Folder>;
+  rows: Record<Side, readonly StateRow[]>;
+  /** Window start (ms); 0 without maxage. */
+  minDate: number;
+  /** Pairs held by an open conflict: expected to differ. */
+  skipPairs?: ReadonlySet<string>;
+  /** Also compare contents with the recorded digests. */
+  deep?: boolean;
+}
+
+export async function verifyFolder(input: VerifyInput): Promise<Drift[]> {
+  const [left, right] = await Promise.all([
+    listAll(input.handles.left, input.minDate),
+    listAll(input.handles.right, input.minDate),
+  ]);
+  const listing: Record<Side, Map<string, MessageMeta>> = { left, right };
+  const drift: Drift[] = [];
+  const skip = input.skipPairs ?? new Set<string>();
+  const byPair: Record<Side, Map<string, StateRow>> = { left: new Map(), right: new Map() };
+  for (const side of ["left", "right"] as const) {
+    const folder = input.folder[side];
+    for (const row of input.rows[side]) {
+      byPair[side].set(row.pairId, row);
+      if (row.date < input.minDate || skip.has(row.pairId)) {
+        listing[side].delete(row.key);
+        continue;
+      }
+      const m = listing[side].get(row.key);
+      listing[side].delete(row.key);
+      if (!m) {
+        drift.push({
+          folder,
+          side,
+          key: row.key,
+          pairId: row.pairId,
+          what: "recorded in the state but missing from the store",
+        });
+      } else if (flagsKey(m.flags) !== flagsKey(row.flags)) {
+        drift.push({
+          folder,
+          side,
+          key: row.key,
+          pairId: row.pairId,
+          what: `flags differ: state has "${flagsKey(row.flags)}", store has "${flagsKey(m.flags)}"`,
+        });
+      } else if (input.deep && row.digest !== "") {
+        const d = await digestOf(input.handles[side].read(row.key));
+        if (d !== row.digest)
+          drift.push({
+            folder,
+            side,
+            key: row.key,
+            pairId: row.pairId,
+            what: "content differs from the recorded digest",
+          });
+      }
+    }
+    for (const m of listing[side].values()) {
+      if (m.date >= input.minDate)
+        drift.push({ folder, side, key: m.key, what: "in the store but not paired" });
+    }
+  }
+  for (const side of ["left", "right"] as const) {
+    const other = side === "left" ? "right" : "left";
+    for (const [pairId, row] of byPair[side]) {
+      if (skip.has(pairId) || row.date < input.minDate) continue;
+      const twin = byPair[other].get(pairId);
+      if (!twin) {
+        drift.push({
+          folder: input.folder[side],
+          side,
+          key: row.key,
+          pairId,
+          what: `pair recorded on ${side} only`,
+        });
+      } else if (side === "left" && flagsKey(twin.flags) !== flagsKey(row.flags)) {
+        drift.push({
+          folder: input.folder[side],
+          side,
+          key: row.key,
+          pairId,
+          what: `states disagree on flags: left "${flagsKey(row.flags)}", right "${flagsKey(twin.flags)}"`,
+        });
+      }
+    }
+  }
+  return drift;
+}

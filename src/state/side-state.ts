@@ -1,0 +1,355 @@
+import {
+  closeSync,
+  existsSync,
+  fsyncSync,
+  mkdirSync,
+  openSync,
+  readFileSync,
+  renameSync,
+  writeSync,
+} from "node:fs";
+import { join } from "node:path";
+import type { Flag, Side } from "../model/types.js";
+import { Journal, type JournalOp } from "./journal.js";
+import { type Database, loadSqlJs } from "./sqlite.js";
+
+/**
+ * The last known state of one side of one account (SYNC-MODEL.md "state").
+ * Invariant: the in-memory database equals snapshot + replayed journal; every write goes to both
+ * (the journal is fsynced by flush()), so a run killed at any moment loses no flushed step.
+ * Bump SCHEMA_VERSION with a migration in `migrate()` when the schema changes.
+ */
+export const SCHEMA_VERSION = 1;
+const APP_ID = "tandem-state";
+
+export interface StateRow {
+  folder: string;
+  key: string;
+  pairId: string;
+  /** Agreed flags of the pair (sorted). */
+  flags: Flag[];
+  size: number;
+  /** Arrival date of the pair, ms; the same on both sides so the maxage window treats a pair as one. */
+  date: number;
+  /** Hex digest of the normalized content ("" if never computed). */
+  digest: string;
+}
+
+export interface FolderRow {
+  name: string;
+  identity: string;
+  uidNext: number | null;
+  highestModseq: string | null;
+  count: number | null;
+}
+
+/** A copy about to be made into this side; kept until its result is recorded. */
+export interface IntentRow {
+  folder: string;
+  pairId: string;
+  sourceKey: string;
+  date: number;
+}
+
+export class StateError extends Error {
+  constructor(
+    message: string,
+    readonly file: string,
+  ) {
+    super(message);
+    this.name = "StateError";
+  }
+}
+
+export class SideState {
+  private constructor(
+    private readonly db: Database,
+    private readonly journal: Journal,
+    readonly file: string,
+    readonly side: Side,
+    /** Dry run: nothing is ever written to disk. */
+    readonly readOnly: boolean,
+  ) {}
+
+  /** Opens (or creates) `<dir>/<side>.db`, replaying its journal. A damaged or foreign file is refused. */
+  static async open(dir: string, side: Side, opts: { readOnly?: boolean } = {}): Promise<SideState> {
+    const readOnly = opts.readOnly ?? false;
+    if (!readOnly) mkdirSync(dir, { recursive: true, mode: 0o700 });
+    const file = join(dir, `${side}.db`);
+    const journalFile = join(dir, `${side}.journal`);
+    const SQL = await loadSqlJs();
+    let db: Database;
+    if (existsSync(file)) {
+      const bytes = readFileSync(file);
+      if (bytes.length < 100 || bytes.subarray(0, 16).toString("latin1") !== "SQLite format 3\u0000") {
+        throw new StateError(
+          `State file ${file} is damaged (not a SQLite database): move it aside and run \`tandem sync --resync\``,
+          file,
+        );
+      }
+      try {
+        db = new SQL.Database(bytes);
+        db.exec("PRAGMA quick_check");
+      } catch (err) {
+        throw new StateError(
+          `State file ${file} is damaged (${(err as Error).message}): move it aside and run \`tandem sync --resync\``,
+          file,
+        );
+      }
+      checkIdentity(db, file, side);
+    } else {
+      db = new SQL.Database();
+      createSchema(db, side);
+    }
+    const state = new SideState(db, new Journal(journalFile), file, side, readOnly);
+    let replay: ReturnType<typeof Journal.read>;
+    try {
+      replay = Journal.read(journalFile);
+    } catch (err) {
+      throw new StateError(`Journal ${journalFile} cannot be read: ${(err as Error).message}`, journalFile);
+    }
+    if (replay.ops.length > 0) {
+      state.db.exec("BEGIN");
+      for (const op of replay.ops) state.applyOp(op);
+      state.db.exec("COMMIT");
+      // Fold the replayed ops into a snapshot so the journal starts clean.
+      if (!readOnly) state.save();
+    } else if (!existsSync(file) && !readOnly) {
+      state.save();
+    }
+    return state;
+  }
+
+  folders(): FolderRow[] {
+    const out: FolderRow[] = [];
+    const st = this.db.prepare("SELECT name, identity, uidNext, modseq, count FROM folders ORDER BY name");
+    while (st.step()) {
+      const [name, identity, uidNext, modseq, count] = st.get() as [
+        string,
+        string,
+        number | null,
+        string | null,
+        number | null,
+      ];
+      out.push({ name, identity, uidNext, highestModseq: modseq, count });
+    }
+    st.free();
+    return out;
+  }
+
+  folder(name: string): FolderRow | undefined {
+    return this.folders().find((f) => f.name === name);
+  }
+
+  putFolder(row: FolderRow): void {
+    this.record({
+      o: "fput",
+      f: row.name,
+      id: row.identity,
+      un: row.uidNext,
+      ms: row.highestModseq,
+      n: row.count,
+    });
+  }
+
+  /** Forgets a folder and every message row in it. */
+  deleteFolder(name: string): void {
+    this.record({ o: "fdel", f: name });
+  }
+
+  /** All message rows of a folder, ordered by key. */
+  rows(folder: string): StateRow[] {
+    const out: StateRow[] = [];
+    const st = this.db.prepare(
+      "SELECT key, pairId, flags, size, date, digest FROM messages WHERE folder = ? ORDER BY key",
+    );
+    st.bind([folder]);
+    while (st.step()) {
+      const [key, pairId, flags, size, date, digest] = st.get() as [
+        string,
+        string,
+        string,
+        number,
+        number,
+        string,
+      ];
+      out.push({ folder, key, pairId, flags: flags === "" ? [] : flags.split(" "), size, date, digest });
+    }
+    st.free();
+    return out;
+  }
+
+  count(folder?: string): number {
+    const st = folder
+      ? this.db.prepare("SELECT count(*) FROM messages WHERE folder = ?")
+      : this.db.prepare("SELECT count(*) FROM messages");
+    if (folder) st.bind([folder]);
+    st.step();
+    const n = st.get()[0] as number;
+    st.free();
+    return n;
+  }
+
+  putMessage(row: StateRow): void {
+    this.record({
+      o: "put",
+      f: row.folder,
+      k: row.key,
+      p: row.pairId,
+      fl: row.flags.join(" "),
+      s: row.size,
+      d: row.date,
+      g: row.digest,
+    });
+  }
+
+  deleteMessage(folder: string, key: string): void {
+    this.record({ o: "del", f: folder, k: key });
+  }
+
+  intents(folder: string): IntentRow[] {
+    const out: IntentRow[] = [];
+    const st = this.db.prepare(
+      "SELECT pairId, sourceKey, date FROM intents WHERE folder = ? ORDER BY pairId",
+    );
+    st.bind([folder]);
+    while (st.step()) {
+      const [pairId, sourceKey, date] = st.get() as [string, string, number];
+      out.push({ folder, pairId, sourceKey, date });
+    }
+    st.free();
+    return out;
+  }
+
+  putIntent(row: IntentRow): void {
+    this.record({ o: "iput", f: row.folder, p: row.pairId, sk: row.sourceKey, d: row.date });
+  }
+
+  deleteIntent(folder: string, pairId: string): void {
+    this.record({ o: "idel", f: folder, p: pairId });
+  }
+
+  /** Makes every recorded op durable (journal fsync). */
+  flush(): void {
+    if (this.readOnly) return;
+    this.journal.flush();
+  }
+
+  /** Writes a snapshot atomically (new file, fsync, rename, fsync dir), then empties the journal. */
+  save(): void {
+    if (this.readOnly) return;
+    this.journal.flush();
+    const bytes = this.db.export();
+    const tmp = `${this.file}.tmp`;
+    const fd = openSync(tmp, "w", 0o600);
+    try {
+      writeSync(fd, bytes);
+      fsyncSync(fd);
+    } finally {
+      closeSync(fd);
+    }
+    renameSync(tmp, this.file);
+    fsyncDir(this.file);
+    this.journal.reset();
+  }
+
+  close(): void {
+    this.journal.close();
+    this.db.close();
+  }
+
+  private record(op: JournalOp): void {
+    this.applyOp(op);
+    this.journal.add(op);
+  }
+
+  private applyOp(op: JournalOp): void {
+    switch (op.o) {
+      case "put":
+        this.db.run(
+          "INSERT OR REPLACE INTO messages (folder, key, pairId, flags, size, date, digest) VALUES (?,?,?,?,?,?,?)",
+          [op.f, op.k, op.p, op.fl, op.s, op.d, op.g],
+        );
+        break;
+      case "del":
+        this.db.run("DELETE FROM messages WHERE folder = ? AND key = ?", [op.f, op.k]);
+        break;
+      case "fput":
+        this.db.run(
+          "INSERT OR REPLACE INTO folders (name, identity, uidNext, modseq, count) VALUES (?,?,?,?,?)",
+          [op.f, op.id, op.un, op.ms, op.n],
+        );
+        break;
+      case "fdel":
+        this.db.run("DELETE FROM folders WHERE name = ?", [op.f]);
+        this.db.run("DELETE FROM messages WHERE folder = ?", [op.f]);
+        this.db.run("DELETE FROM intents WHERE folder = ?", [op.f]);
+        break;
+      case "iput":
+        this.db.run("INSERT OR REPLACE INTO intents (folder, pairId, sourceKey, date) VALUES (?,?,?,?)", [
+          op.f,
+          op.p,
+          op.sk,
+          op.d,
+        ]);
+        break;
+      case "idel":
+        this.db.run("DELETE FROM intents WHERE folder = ? AND pairId = ?", [op.f, op.p]);
+        break;
+    }
+  }
+}
+
+function createSchema(db: Database, side: Side): void {
+  db.exec(`
+    CREATE TABLE meta (k TEXT PRIMARY KEY, v TEXT NOT NULL) WITHOUT ROWID;
+    CREATE TABLE folders (name TEXT PRIMARY KEY, identity TEXT NOT NULL, uidNext INTEGER, modseq TEXT, count INTEGER) WITHOUT ROWID;
+    CREATE TABLE messages (folder TEXT NOT NULL, key TEXT NOT NULL, pairId TEXT NOT NULL, flags TEXT NOT NULL,
+      size INTEGER NOT NULL, date INTEGER NOT NULL, digest TEXT NOT NULL, PRIMARY KEY (folder, key)) WITHOUT ROWID;
+    CREATE INDEX messages_pair ON messages (folder, pairId);
+    CREATE TABLE intents (folder TEXT NOT NULL, pairId TEXT NOT NULL, sourceKey TEXT NOT NULL, date INTEGER NOT NULL,
+      PRIMARY KEY (folder, pairId)) WITHOUT ROWID;
+    PRAGMA user_version = ${SCHEMA_VERSION};
+  `);
+  db.run("INSERT INTO meta (k, v) VALUES ('app', ?), ('side', ?)", [APP_ID, side]);
+}
+
+function checkIdentity(db: Database, file: string, side: Side): void {
+  let app: unknown;
+  let storedSide: unknown;
+  let version: unknown;
+  try {
+    version = db.exec("PRAGMA user_version")[0]?.values[0]?.[0];
+    const rows = db.exec("SELECT k, v FROM meta")[0]?.values ?? [];
+    for (const [k, v] of rows) {
+      if (k === "app") app = v;
+      if (k === "side") storedSide = v;
+    }
+  } catch {
+    app = undefined;
+  }
+  if (app !== APP_ID)
+    throw new StateError(`State file ${file} is not a tandem state file: move it aside`, file);
+  if (typeof version !== "number" || version > SCHEMA_VERSION) {
+    throw new StateError(
+      `State file ${file} has schema version ${String(version)}, newer than this tandem understands (${SCHEMA_VERSION}): upgrade tandem`,
+      file,
+    );
+  }
+  if (storedSide !== side)
+    throw new StateError(`State file ${file} belongs to side ${String(storedSide)}, not ${side}`, file);
+  // Forward migrations go here, one `if (version < N)` block per schema bump.
+}
+
+function fsyncDir(file: string): void {
+  const dir = file.slice(0, file.lastIndexOf("/")) || "/";
+  let fd: number | undefined;
+  try {
+    fd = openSync(dir, "r");
+    fsyncSync(fd);
+  } catch {
+    // Some filesystems refuse fsync on a directory; the rename itself is still atomic.
+  } finally {
+    if (fd !== undefined) closeSync(fd);
+  }
+}

@@ -1,0 +1,242 @@
+import { describe, expect, it } from "vitest";
+import { EXIT } from "../../src/cli/exit.js";
+import type { ConflictPolicy } from "../../src/config/config.js";
+import {
+  change,
+  DAY,
+  drift,
+  FaultCounter,
+  makeWorld,
+  NOW,
+  seed,
+  show,
+  sync,
+  type World,
+  work,
+} from "./harness.js";
+
+/**
+ * The engine's decisions as a table (SYNC-MODEL.md "What the tests must show"). Each row:
+ * `base` is what both sides hold after a first sync; `left`/`right` are a mail client's changes
+ * (notation in harness.ts); `expect` is both sides afterwards (or `left`/`right` when they differ).
+ * Every row also runs with the sides swapped, is run a second time (nothing left to do), and is
+ * cut off at every store write, before and after the write lands, then resumed.
+ */
+interface Scenario {
+  name: string;
+  base: string;
+  left?: string;
+  right?: string;
+  expect: string | { left: string; right: string };
+  policy?: ConflictPolicy;
+  exit?: number;
+  force?: boolean;
+  maxage?: number;
+}
+
+const TABLE: Scenario[] = [
+  { name: "new on left", base: "", left: "nA:S", expect: "A:S" },
+  { name: "new on both, different", base: "B", left: "nA", right: "nC:F", expect: "A B C:F" },
+  {
+    name: "same new message on both sides is paired, flags merged",
+    base: "",
+    left: "nA:S",
+    right: "nA:F",
+    expect: "A:FS",
+  },
+  { name: "flag added on left", base: "A B", left: "+A:S", expect: "A:S B" },
+  { name: "flag removed on left", base: "A:FS", left: "-A:F", expect: "A:S" },
+  { name: "same flag change on both", base: "A", left: "+A:S", right: "+A:S", expect: "A:S" },
+  { name: "different flags on both merge", base: "A:S", left: "+A:F", right: "-A:S +A:R", expect: "A:FR" },
+  { name: "removed on left", base: "A B C", left: "xA", expect: "B C" },
+  { name: "removed on both", base: "A B", left: "xA", right: "xA", expect: "B" },
+  {
+    name: "removed on left, flagged on right: keep",
+    base: "A B",
+    left: "xA",
+    right: "+A:F",
+    expect: "A:F B",
+  },
+  {
+    name: "removed on left, flagged on right: left wins",
+    base: "A B",
+    left: "xA",
+    right: "+A:F",
+    policy: "left",
+    expect: "B",
+  },
+  {
+    name: "removed on left, flagged on right: right wins",
+    base: "A B",
+    left: "xA",
+    right: "+A:F",
+    policy: "right",
+    expect: "A:F B",
+  },
+  {
+    name: "removed on left, flagged on right: fail",
+    base: "A B",
+    left: "xA",
+    right: "+A:F",
+    policy: "fail",
+    exit: EXIT.drift,
+    expect: { left: "B", right: "A:F B" },
+  },
+  {
+    name: "max-delete guard",
+    base: "A B C D E F",
+    left: "xA xB xC xD",
+    exit: EXIT.guard,
+    expect: { left: "E F", right: "A B C D E F" },
+  },
+  { name: "max-delete guard, forced", base: "A B C D E F", left: "xA xB xC xD", force: true, expect: "E F" },
+  {
+    name: "empty-side guard",
+    base: "A B",
+    left: "xA xB",
+    exit: EXIT.guard,
+    expect: { left: "", right: "A B" },
+  },
+  { name: "empty-side guard, forced", base: "A B", left: "xA xB", force: true, expect: "" },
+  { name: "maxage: new inside the window is copied", base: "", left: "nA@10", maxage: 30, expect: "A" },
+  {
+    name: "maxage: new outside the window stays",
+    base: "",
+    left: "nA@40 nB@5",
+    maxage: 30,
+    expect: { left: "A B", right: "B" },
+  },
+];
+
+function mirror(s: Scenario): Scenario {
+  const swap = (p?: ConflictPolicy): ConflictPolicy | undefined =>
+    p === "left" ? "right" : p === "right" ? "left" : p;
+  return {
+    ...s,
+    name: `${s.name} (sides swapped)`,
+    left: s.right,
+    right: s.left,
+    policy: swap(s.policy),
+    expect: typeof s.expect === "string" ? s.expect : { left: s.expect.right, right: s.expect.left },
+  };
+}
+
+async function prepare(s: Scenario): Promise<World> {
+  const w = makeWorld({ conflict: s.policy ?? "keep", maxage: s.maxage });
+  seed(w.roots.left, s.base);
+  seed(w.roots.right, s.base);
+  const first = await sync(w, { policy: "keep" });
+  expect(first.exitCode, `base sync: ${JSON.stringify(first)}`).toBe(EXIT.ok);
+  change(w.roots.left, s.left ?? "");
+  change(w.roots.right, s.right ?? "");
+  return w;
+}
+
+function expectFinal(w: World, s: Scenario): void {
+  const exp = typeof s.expect === "string" ? { left: s.expect, right: s.expect } : s.expect;
+  expect({ left: show(w.roots.left), right: show(w.roots.right) }).toEqual(exp);
+}
+
+const ALL = TABLE.flatMap((s) => [s, mirror(s)]);
+
+describe("engine scenarios (Maildir ↔ Maildir)", () => {
+  for (const s of ALL) {
+    it(`${s.name}: result, then a second run plans nothing`, async () => {
+      const w = await prepare(s);
+      try {
+        const r = await sync(w, { force: s.force ?? false });
+        expect(r.exitCode, JSON.stringify(r.folders, null, 1)).toBe(s.exit ?? EXIT.ok);
+        expect(drift(r)).toEqual([]);
+        expectFinal(w, s);
+        const again = await sync(w, { force: s.force ?? false });
+        expect(work(again)).toBe(0);
+        expect(again.exitCode).toBe(s.exit ?? EXIT.ok);
+        expect(drift(again)).toEqual([]);
+        expectFinal(w, s);
+      } finally {
+        w.cleanup();
+      }
+    });
+  }
+});
+
+describe("engine scenarios cut off at every write and resumed", () => {
+  for (const s of ALL.filter((x) => (x.exit ?? EXIT.ok) !== EXIT.guard)) {
+    it(`${s.name}`, async () => {
+      const probe = await prepare(s);
+      const counter = new FaultCounter();
+      await sync(probe, { counter, force: s.force ?? false });
+      probe.cleanup();
+      for (let at = 0; at < counter.writes; at++) {
+        for (const when of ["before", "after"] as const) {
+          const w = await prepare(s);
+          try {
+            const cut = await sync(w, { counter: new FaultCounter({ at, when }), force: s.force ?? false });
+            expect(cut.exitCode, `cut at write ${at} ${when}`).toBe(EXIT.failure);
+            const resumed = await sync(w, { force: s.force ?? false });
+            expect(
+              resumed.exitCode,
+              `resume after cut at ${at} ${when}: ${JSON.stringify(resumed.folders)}`,
+            ).toBe(s.exit ?? EXIT.ok);
+            expect(drift(resumed)).toEqual([]);
+            expectFinal(w, s);
+            const again = await sync(w, { force: s.force ?? false });
+            expect(work(again), `third run after cut at ${at} ${when}`).toBe(0);
+          } finally {
+            w.cleanup();
+          }
+        }
+      }
+    });
+  }
+});
+
+describe("maxage over time", () => {
+  it("ageing out is not a deletion, and widening the window brings old mail in once", async () => {
+    const w = makeWorld({ maxage: 30 });
+    try {
+      change(w.roots.left, "nA@20 nB@40");
+      let r = await sync(w);
+      expect(r.exitCode).toBe(EXIT.ok);
+      expect(show(w.roots.right)).toBe("A");
+      // 20 days later A is 40 days old: outside the window. Removing it on the left is not carried over.
+      change(w.roots.left, "xA");
+      r = await sync(w, { now: NOW + 20 * DAY });
+      expect(r.exitCode).toBe(EXIT.ok);
+      expect(show(w.roots.right)).toBe("A");
+      // Widen the window: B (60 days old by then) comes in, once; A is inside again, and since the
+      // user did remove it on the left, that removal is now carried over.
+      r = await sync(w, { now: NOW + 20 * DAY, maxage: 90 });
+      expect(r.exitCode).toBe(EXIT.ok);
+      expect(show(w.roots.right)).toBe("B");
+      expect(show(w.roots.left)).toBe("B");
+      r = await sync(w, { now: NOW + 20 * DAY, maxage: 90 });
+      expect(work(r)).toBe(0);
+      expect(show(w.roots.right)).toBe("B");
+    } finally {
+      w.cleanup();
+    }
+  });
+});
+
+describe("verify finds planted drift, exactly", () => {
+  it("a message removed behind tandem's back and a flag changed are reported, nothing is mended", async () => {
+    const w = makeWorld();
+    try {
+      seed(w.roots.left, "A B C");
+      expect((await sync(w)).exitCode).toBe(EXIT.ok);
+      change(w.roots.right, "xB +C:S");
+      const r = await sync(w, { verifyOnly: true });
+      expect(r.exitCode).toBe(EXIT.drift);
+      const d = r.folders.flatMap((f) => f.drift.map((x) => `${x.side} ${x.what}`)).sort();
+      expect(d).toEqual([
+        'right flags differ: state has "", store has "\\Seen"',
+        "right recorded in the state but missing from the store",
+      ]);
+      expect(show(w.roots.left)).toBe("A B C");
+      expect(show(w.roots.right)).toBe("A C:S");
+    } finally {
+      w.cleanup();
+    }
+  });
+});
