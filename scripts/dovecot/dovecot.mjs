@@ -27,6 +27,7 @@ export const MAIL_GID = 65534;
 const HOST = "127.0.0.1";
 const START_TIMEOUT_MS = 15_000;
 const STOP_TIMEOUT_MS = 10_000;
+const KILL_CHILDREN_AFTER_MS = 300;
 
 /** Instances started by this process that should not outlive it. */
 const owned = new Map();
@@ -381,22 +382,60 @@ export async function startDovecot(opts = {}) {
   }
 }
 
+/** PIDs of the live (non-zombie) children of pid. */
+function childrenOf(pid) {
+  const out = [];
+  let entries = [];
+  try {
+    entries = fs.readdirSync("/proc");
+  } catch {
+    return out;
+  }
+  for (const e of entries) {
+    if (!/^\d+$/.test(e)) continue;
+    try {
+      const stat = fs.readFileSync(`/proc/${e}/stat`, "utf8");
+      const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
+      if (Number(fields[1]) === pid && fields[0] !== "Z") out.push(Number(e));
+    } catch {}
+  }
+  return out;
+}
+
+/**
+ * SIGTERM to the master, then wait for it to exit. Dovecot's master lets its children wind
+ * down (about 1 s, and up to 6 s when a login process is slow to notice); a test server has
+ * nothing to save, so children still there after a short grace are killed outright.
+ */
 async function killAndWait(pid) {
   try {
     process.kill(pid, "SIGTERM");
   } catch {
     return;
   }
-  const deadline = Date.now() + STOP_TIMEOUT_MS;
+  const start = Date.now();
+  let childrenKilled = false;
   while (alive(pid)) {
-    if (Date.now() > deadline) {
+    const waited = Date.now() - start;
+    if (!childrenKilled && waited > KILL_CHILDREN_AFTER_MS) {
+      childrenKilled = true;
+      for (const child of childrenOf(pid)) {
+        try {
+          process.kill(child, "SIGKILL");
+        } catch {}
+      }
+    }
+    if (waited > STOP_TIMEOUT_MS) {
+      try {
+        process.kill(-pid, "SIGKILL");
+      } catch {}
       try {
         process.kill(pid, "SIGKILL");
       } catch {}
       await sleep(100);
       return;
     }
-    await sleep(25);
+    await sleep(20);
   }
 }
 
