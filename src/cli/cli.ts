@@ -2,6 +2,9 @@ import { type CAC, type Command, cac } from "cac";
 import { registerConfigCheck } from "./commands/config-check.js";
 import { type CliContext, isHidden, type RegisterCommand } from "./commands/context.js";
 import { registerSelftest } from "./commands/selftest.js";
+import { registerStatus } from "./commands/status.js";
+import { registerSync } from "./commands/sync.js";
+import { registerVerify } from "./commands/verify.js";
 import { versionLine } from "./commands/version.js";
 import { EXIT } from "./exit.js";
 
@@ -9,7 +12,13 @@ import { EXIT } from "./exit.js";
  * Every command, one file each under ./commands/. To add one: write `commands/<name>.ts` exporting a
  * `RegisterCommand` whose action returns an exit code, and add it here. Order is the order in --help.
  */
-const COMMANDS: RegisterCommand[] = [registerConfigCheck, registerSelftest];
+const COMMANDS: RegisterCommand[] = [
+  registerSync,
+  registerVerify,
+  registerStatus,
+  registerConfigCheck,
+  registerSelftest,
+];
 
 const defaultContext = (): CliContext => ({
   env: process.env,
