@@ -1,11 +1,12 @@
 // Connecting: credentials, TLS, refusals; and resolving secrets from commands.
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { freePort } from "../../scripts/dovecot/dovecot.mjs";
 import { DriverError } from "../../src/drivers/driver.js";
 import { resolveSecret, splitCommand } from "../../src/drivers/imap/credentials.js";
 import { openImapStore } from "../../src/drivers/imap/imap-store.js";
-import { freePort } from "../../scripts/dovecot/dovecot.mjs";
-import { type DovecotServer, startDovecot } from "../helpers/dovecot.js";
-import { skip } from "./imap-fixtures.js";
+import { type DovecotServer, dovecotAvailable, startDovecot } from "../helpers/dovecot.js";
+
+const skip = !dovecotAvailable() && !process.env.CI;
 
 describe.skipIf(skip)("connecting to Dovecot", () => {
   let plain: DovecotServer;
@@ -28,7 +29,9 @@ describe.skipIf(skip)("connecting to Dovecot", () => {
     }).catch((e: unknown) => e);
     expect(err).toBeInstanceOf(DriverError);
     expect(err).toMatchObject({ scope: "store", code: "EAUTH", retryable: false });
-    expect((err as Error).message).toBe(`Cannot log in as ${u.user}@${u.host}: the server rejected the credentials`);
+    expect((err as Error).message).toBe(
+      `Cannot log in as ${u.user}@${u.host}: the server rejected the credentials`,
+    );
     expect((err as Error).message).not.toContain("wrong-secret-xyz");
   });
 
@@ -105,7 +108,9 @@ describe.skipIf(skip)("connecting to Dovecot", () => {
 describe("resolveSecret", () => {
   it("runs a password command once and trims its output", async () => {
     expect(await resolveSecret({ passwordCommand: "printf secret123" })).toEqual({ password: "secret123" });
-    expect(await resolveSecret({ passwordCommand: "printf '%s\\n' 'two words'" })).toEqual({ password: "two words" });
+    expect(await resolveSecret({ passwordCommand: "printf '%s\\n' 'two words'" })).toEqual({
+      password: "two words",
+    });
     expect(await resolveSecret({ passwordCommand: "echo $((40+2))", passwordShell: true })).toEqual({
       password: "42",
     });
@@ -124,14 +129,22 @@ describe("resolveSecret", () => {
     expect(msg).toContain("exit status 3");
     expect(msg).toContain("vault locked");
     expect(msg).not.toContain("topsecret");
-    const missing = await resolveSecret({ passwordCommand: "/nonexistent/tool get" }).catch((e: unknown) => e);
+    const missing = await resolveSecret({ passwordCommand: "/nonexistent/tool get" }).catch(
+      (e: unknown) => e,
+    );
     expect(missing).toMatchObject({ code: "EAUTHCMD" });
     const empty = await resolveSecret({ passwordCommand: "true" }).catch((e: unknown) => e);
     expect(empty).toMatchObject({ code: "EAUTHCMD" });
   });
 
   it("splits argv on whitespace honouring quotes", () => {
-    expect(splitCommand(`pass show "mail/my account"  'x y' z`)).toEqual(["pass", "show", "mail/my account", "x y", "z"]);
+    expect(splitCommand(`pass show "mail/my account"  'x y' z`)).toEqual([
+      "pass",
+      "show",
+      "mail/my account",
+      "x y",
+      "z",
+    ]);
     expect(() => splitCommand(`a 'b`)).toThrow(DriverError);
   });
 });

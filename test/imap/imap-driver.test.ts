@@ -1,9 +1,65 @@
 // The IMAP driver against a real Dovecot: folders, listing, reading, writing, changes.
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import type { Store } from "../../src/drivers/driver.js";
 import { DriverError } from "../../src/drivers/driver.js";
 import type { ImapFolder } from "../../src/drivers/imap/imap-folder.js";
-import { connectImap, type DovecotServer, type ImapUser, startDovecot } from "../helpers/dovecot.js";
-import { byKey, chunks, collect, message, openStore, readAll, skip } from "./imap-fixtures.js";
+import { openImapStore } from "../../src/drivers/imap/imap-store.js";
+import type { MessageMeta } from "../../src/model/types.js";
+import {
+  connectImap,
+  type DovecotServer,
+  dovecotAvailable,
+  type ImapUser,
+  startDovecot,
+} from "../helpers/dovecot.js";
+
+const skip = !dovecotAvailable() && !process.env.CI;
+
+function openStore(u: ImapUser, extra: { warnings?: string[]; debug?: string[] } = {}): Promise<Store> {
+  return openImapStore({
+    host: u.host,
+    port: u.port,
+    tls: "none",
+    user: u.user,
+    auth: { password: u.password },
+    onWarning: (m) => extra.warnings?.push(m),
+    ...(extra.debug ? { debug: (m: string) => extra.debug?.push(m) } : {}),
+  });
+}
+
+function message(id: string | null, body = "Hello.", eol = "\r\n"): Buffer {
+  const lines = [
+    "From: Alice <alice@example.org>",
+    "To: Bob <bob@example.org>",
+    `Subject: test ${id ?? "no id"}`,
+    "Date: Thu, 01 Jan 2026 10:00:00 +0000",
+    ...(id ? [`Message-ID: <${id}@example.org>`] : []),
+    "",
+    body,
+    "",
+  ];
+  return Buffer.from(lines.join(eol), "utf8");
+}
+
+async function* chunks(buf: Buffer, size = 1000): AsyncIterable<Uint8Array> {
+  for (let i = 0; i < buf.length; i += size) yield buf.subarray(i, i + size);
+}
+
+async function collect<T>(it: AsyncIterable<T>): Promise<T[]> {
+  const out: T[] = [];
+  for await (const x of it) out.push(x);
+  return out;
+}
+
+async function readAll(it: AsyncIterable<Uint8Array>): Promise<Buffer> {
+  const parts: Buffer[] = [];
+  for await (const c of it) parts.push(Buffer.from(c));
+  return Buffer.concat(parts);
+}
+
+function byKey(metas: MessageMeta[]): Map<string, MessageMeta> {
+  return new Map(metas.map((m) => [m.key, m]));
+}
 
 describe.skipIf(skip)("IMAP driver against Dovecot", () => {
   let server: DovecotServer;
@@ -39,7 +95,15 @@ describe.skipIf(skip)("IMAP driver against Dovecot", () => {
       await store.createFolder("Entwürfe"); // existing: no error
       const folders = await store.listFolders();
       const names = folders.map((f) => f.name);
-      for (const n of ["INBOX", "Archive", "Archive/2024", "Archive/2024/Q1", "Entwürfe", "With Space", "Level/Leaf"]) {
+      for (const n of [
+        "INBOX",
+        "Archive",
+        "Archive/2024",
+        "Archive/2024/Q1",
+        "Entwürfe",
+        "With Space",
+        "Level/Leaf",
+      ]) {
         expect(names).toContain(n);
       }
       expect(folders.find((f) => f.name === "Level")).toEqual({ name: "Level", noselect: true });
@@ -139,7 +203,9 @@ describe.skipIf(skip)("IMAP driver against Dovecot", () => {
       const folder = await store.openFolder("INBOX");
       const keys: string[] = [];
       for (let i = 0; i < 3; i++) {
-        keys.push(await folder.append({ body: chunks(message(`flags-${i}`)), flags: ["\\Seen"], date: Date.now() }));
+        keys.push(
+          await folder.append({ body: chunks(message(`flags-${i}`)), flags: ["\\Seen"], date: Date.now() }),
+        );
       }
       await folder.setFlags([keys[0]!, keys[2]!], ["\\Flagged", "$Forwarded", "\\Recent"], ["\\Seen"]);
       let metas = byKey(await collect(folder.list()));
@@ -269,5 +335,84 @@ describe.skipIf(skip)("IMAP driver against Dovecot", () => {
         expect(first).toHaveLength(1);
       }
     });
+  });
+});
+
+// Dovecot 2.3's post-login list without UIDPLUS (the rest as it advertises it).
+const NO_UIDPLUS =
+  "IMAP4rev1 SASL-IR LOGIN-REFERRALS ID ENABLE IDLE SORT SORT=DISPLAY THREAD=REFERENCES THREAD=REFS " +
+  "THREAD=ORDEREDSUBJECT MULTIAPPEND URL-PARTIAL CATENATE UNSELECT CHILDREN NAMESPACE LIST-EXTENDED " +
+  "I18NLEVEL=1 CONDSTORE QRESYNC ESEARCH ESORT SEARCHRES WITHIN CONTEXT=SEARCH LIST-STATUS BINARY MOVE " +
+  "SNIPPET=FUZZY PREVIEW=FUZZY PREVIEW STATUS=SIZE SAVEDATE LITERAL+ NOTIFY";
+
+describe.skipIf(skip)("IMAP driver against Dovecot without UIDPLUS", () => {
+  let server: DovecotServer;
+  beforeAll(async () => {
+    server = await startDovecot({ capabilities: NO_UIDPLUS });
+  });
+  afterAll(() => server?.stop());
+
+  it("still returns the right key from append (Message-ID, none, and twins), refuses remove", async () => {
+    const u = await server.addUser();
+    const warnings: string[] = [];
+    const store = await openStore(u, { warnings });
+    try {
+      expect(warnings.join()).toMatch(/UIDPLUS/);
+      const folder = await store.openFolder("INBOX");
+      // someone else's message arrives in between
+      const other = await connectImap(u);
+      try {
+        await other.append("INBOX", message("foreign"), []);
+      } finally {
+        await other.logout();
+      }
+      const date = Date.UTC(2024, 1, 2, 3, 4, 5);
+      const withId = message("no-uidplus-1", "first");
+      const k1 = await folder.append({ body: chunks(withId), flags: ["\\Seen"], date });
+      const k2 = await folder.append({ body: chunks(message(null, "no id at all")), flags: [], date });
+      // an identical twin (same Message-ID, size, date): the earlier append is excluded
+      const k3 = await folder.append({ body: chunks(withId), flags: [], date });
+      const metas = await collect(folder.list());
+      expect(metas.map((m) => m.key)).toEqual([`${folder.identity}/1`, k1, k2, k3]);
+      expect(new Set([k1, k2, k3]).size).toBe(3);
+      expect(byKey(metas).get(k1)?.flags).toEqual(["\\Seen"]);
+      expect((await readAll(folder.read(k2))).toString()).toContain("no id at all");
+
+      const err = await folder.remove([k1]).catch((e: unknown) => e);
+      expect(err).toMatchObject({ scope: "folder", code: "ENOUIDPLUS" });
+      expect((await collect(folder.list())).map((m) => [m.key, m.flags])).toContainEqual([k1, ["\\Seen"]]);
+    } finally {
+      await store.close();
+    }
+  });
+});
+
+describe("folder names and UID sets (no server)", async () => {
+  const { nameFromServerPath, serverPathFromName } = await import("../../src/drivers/imap/folder-names.js");
+  const { compactUidSet, chunkedUidSets, expandUidSet } = await import("../../src/drivers/imap/uid-set.js");
+
+  it("maps the server delimiter to / and refuses what cannot be mapped", () => {
+    const dot = { prefix: "", delimiter: "." };
+    expect(nameFromServerPath("Archive.2024", ".", dot)).toBe("Archive/2024");
+    expect(nameFromServerPath("inbox", ".", dot)).toBe("INBOX");
+    expect(nameFromServerPath("a/b", ".", dot)).toMatchObject({ refused: expect.stringContaining("a/b") });
+    expect(serverPathFromName("Archive/2024", dot)).toBe("Archive.2024");
+    expect(() => serverPathFromName("a.b", dot)).toThrow(expect.objectContaining({ code: "EBADNAME" }));
+    const courier = { prefix: "INBOX.", delimiter: "." };
+    expect(nameFromServerPath("INBOX.Sent", ".", courier)).toBe("Sent");
+    expect(serverPathFromName("Sent", courier)).toBe("INBOX.Sent");
+    expect(serverPathFromName("INBOX", courier)).toBe("INBOX");
+    const slash = { prefix: "", delimiter: "/" };
+    expect(nameFromServerPath("a.b/c", "/", slash)).toBe("a.b/c");
+    expect(serverPathFromName("a.b/c", slash)).toBe("a.b/c");
+  });
+
+  it("compacts and chunks UID sets", () => {
+    expect(compactUidSet([5, 1, 2, 3, 9, 10, 3])).toBe("1:3,5,9:10");
+    expect(expandUidSet("1:3,5,9:10")).toEqual([1, 2, 3, 5, 9, 10]);
+    const sparse = Array.from({ length: 5000 }, (_, i) => i * 2 + 1);
+    const sets = chunkedUidSets(sparse, 1000);
+    expect(sets.every((s) => s.length <= 1000)).toBe(true);
+    expect(sets.flatMap(expandUidSet)).toEqual(sparse);
   });
 });

@@ -144,6 +144,13 @@ export class ImapStore implements Store, StoreContext {
       }
       return await fn(client, mailbox);
     } catch (err) {
+      if (this.closed && !(err instanceof DriverError)) {
+        throw new DriverError(`${what} in "${name}": ${this.label} was closed`, {
+          scope: "store",
+          code: "ECLOSED",
+          cause: err,
+        });
+      }
       throw commandError(err, `${what} in "${name}"`, "folder");
     } finally {
       lock.release();
