@@ -264,6 +264,8 @@ export class ImapFolder implements Folder {
         uid = await findAppendedUid(client, { folder: this.name, floor, body, date, exclude: this.appended });
       }
       this.appended.add(uid);
+      // Every later APPEND gets a higher UID than this one.
+      this.appendFloor = Math.max(this.appendFloor, uid + 1);
       return makeKey(this.identity, uid);
     });
   }
