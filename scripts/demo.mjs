@@ -6,7 +6,17 @@
  * `--keep` leaves the demo directory in place for a look around.
  */
 import { spawnSync } from "node:child_process";
-import { mkdirSync, mkdtempSync, readdirSync, readFileSync, renameSync, rmSync, unlinkSync, utimesSync, writeFileSync } from "node:fs";
+import {
+  mkdirSync,
+  mkdtempSync,
+  readdirSync,
+  readFileSync,
+  renameSync,
+  rmSync,
+  unlinkSync,
+  utimesSync,
+  writeFileSync,
+} from "node:fs";
 import { tmpdir } from "node:os";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
@@ -51,7 +61,8 @@ function show(label, maildir) {
 function findFile(maildir, subject) {
   for (const sub of ["new", "cur"]) {
     for (const f of readdirSync(join(maildir, sub))) {
-      if (readFileSync(join(maildir, sub, f), "utf8").includes(`Subject: ${subject}`)) return join(maildir, sub, f);
+      if (readFileSync(join(maildir, sub, f), "utf8").includes(`Subject: ${subject}`))
+        return join(maildir, sub, f);
     }
   }
   throw new Error(`demo: no message "${subject}" in ${maildir}`);
@@ -75,7 +86,8 @@ type = "maildir"
 path = ${JSON.stringify(right)}
 `,
 );
-for (const f of ["01-welcome.eml", "02-bare-lf.eml", "03-eight-bit.eml", "04-no-message-id.eml"]) deliver(left, f);
+for (const f of ["01-welcome.eml", "02-bare-lf.eml", "03-eight-bit.eml", "04-no-message-id.eml"])
+  deliver(left, f);
 deliver(left, "05-attachment.eml", "S");
 deliver(right, "06-from-the-right.eml", "F");
 // The same message already on both sides: paired by content, not copied twice.
@@ -86,7 +98,9 @@ show("left before", left);
 show("right before", right);
 let status = tandem("sync", "demo");
 
-console.log("\nNow a mail client changes both sides: reads a message on the left, deletes one and receives one on the right.");
+console.log(
+  "\nNow a mail client changes both sides: reads a message on the left, deletes one and receives one on the right.",
+);
 const read = findFile(left, "Bare LF line endings");
 renameSync(read, join(left, "cur", `${read.split("/").pop().split(":2,")[0]}:2,S`));
 unlinkSync(findFile(right, "No Message-ID here"));
