@@ -1,6 +1,5 @@
 import { describe, expect, it } from "vitest";
 import { EXIT } from "../../src/cli/exit.js";
-import type { ConflictPolicy } from "../../src/config/config.js";
 import {
   change,
   DAY,
@@ -14,6 +13,7 @@ import {
   type World,
   work,
 } from "./harness.js";
+import { ALL, type Scenario } from "./table.js";
 
 /**
  * The engine's decisions as a table (SYNC-MODEL.md "What the tests must show"). Each row:
@@ -22,105 +22,6 @@ import {
  * Every row also runs with the sides swapped, is run a second time (nothing left to do), and is
  * cut off at every store write, before and after the write lands, then resumed.
  */
-interface Scenario {
-  name: string;
-  base: string;
-  left?: string;
-  right?: string;
-  expect: string | { left: string; right: string };
-  policy?: ConflictPolicy;
-  exit?: number;
-  force?: boolean;
-  maxage?: number;
-}
-
-const TABLE: Scenario[] = [
-  { name: "new on left", base: "", left: "nA:S", expect: "A:S" },
-  { name: "new on both, different", base: "B", left: "nA", right: "nC:F", expect: "A B C:F" },
-  {
-    name: "same new message on both sides is paired, flags merged",
-    base: "",
-    left: "nA:S",
-    right: "nA:F",
-    expect: "A:FS",
-  },
-  { name: "flag added on left", base: "A B", left: "+A:S", expect: "A:S B" },
-  { name: "flag removed on left", base: "A:FS", left: "-A:F", expect: "A:S" },
-  { name: "same flag change on both", base: "A", left: "+A:S", right: "+A:S", expect: "A:S" },
-  { name: "different flags on both merge", base: "A:S", left: "+A:F", right: "-A:S +A:R", expect: "A:FR" },
-  { name: "removed on left", base: "A B C", left: "xA", expect: "B C" },
-  { name: "removed on both", base: "A B", left: "xA", right: "xA", expect: "B" },
-  {
-    name: "removed on left, flagged on right: keep",
-    base: "A B",
-    left: "xA",
-    right: "+A:F",
-    expect: "A:F B",
-  },
-  {
-    name: "removed on left, flagged on right: left wins",
-    base: "A B",
-    left: "xA",
-    right: "+A:F",
-    policy: "left",
-    expect: "B",
-  },
-  {
-    name: "removed on left, flagged on right: right wins",
-    base: "A B",
-    left: "xA",
-    right: "+A:F",
-    policy: "right",
-    expect: "A:F B",
-  },
-  {
-    name: "removed on left, flagged on right: fail",
-    base: "A B",
-    left: "xA",
-    right: "+A:F",
-    policy: "fail",
-    exit: EXIT.drift,
-    expect: { left: "B", right: "A:F B" },
-  },
-  {
-    name: "max-delete guard",
-    base: "A B C D E F",
-    left: "xA xB xC xD",
-    exit: EXIT.guard,
-    expect: { left: "E F", right: "A B C D E F" },
-  },
-  { name: "max-delete guard, forced", base: "A B C D E F", left: "xA xB xC xD", force: true, expect: "E F" },
-  {
-    name: "empty-side guard",
-    base: "A B",
-    left: "xA xB",
-    exit: EXIT.guard,
-    expect: { left: "", right: "A B" },
-  },
-  { name: "empty-side guard, forced", base: "A B", left: "xA xB", force: true, expect: "" },
-  { name: "maxage: new inside the window is copied", base: "", left: "nA@10", maxage: 30, expect: "A" },
-  {
-    name: "maxage: new outside the window stays",
-    base: "",
-    left: "nA@40 nB@5",
-    maxage: 30,
-    expect: { left: "A B", right: "B" },
-  },
-];
-
-function mirror(s: Scenario): Scenario {
-  const swap = (p?: ConflictPolicy): ConflictPolicy | undefined =>
-    p === "left" ? "right" : p === "right" ? "left" : p;
-  return {
-    ...s,
-    name: `${s.name} (sides swapped)`,
-    left: s.right,
-    right: s.left,
-    policy: swap(s.policy),
-    expect: typeof s.expect === "string" ? s.expect : { left: s.expect.right, right: s.expect.left },
-  };
-}
-
 async function prepare(s: Scenario): Promise<World> {
   const w = makeWorld({ conflict: s.policy ?? "keep", maxage: s.maxage });
   seed(w.roots.left, s.base);
@@ -136,8 +37,6 @@ function expectFinal(w: World, s: Scenario): void {
   const exp = typeof s.expect === "string" ? { left: s.expect, right: s.expect } : s.expect;
   expect({ left: show(w.roots.left), right: show(w.roots.right) }).toEqual(exp);
 }
-
-const ALL = TABLE.flatMap((s) => [s, mirror(s)]);
 
 describe("engine scenarios (Maildir ↔ Maildir)", () => {
   for (const s of ALL) {
