@@ -1,5 +1,5 @@
 import { join } from "node:path";
-import { SideState } from "../../state/side-state.js";
+import { SideState, StateError } from "../../state/side-state.js";
 import { readStatus } from "../../state/status-file.js";
 import { EXIT } from "../exit.js";
 import { type CliContext, configOption, type RegisterCommand } from "./context.js";
@@ -16,17 +16,26 @@ export const registerStatus: RegisterCommand = (cli, ctx: CliContext) =>
       const picked = await selectAccounts(ctx, configOption(options), names);
       if ("exit" in picked) return picked.exit;
       const out = [];
+      let exit: number = EXIT.ok;
       for (const account of picked.accounts) {
         const dir = join(account.stateDir, account.name);
         const last = readStatus(dir);
         const counts: Record<string, { folders: number; messages: number }> = {};
-        for (const side of ["left", "right"] as const) {
-          const st = await SideState.open(dir, side, { readOnly: true });
-          try {
-            counts[side] = { folders: st.folders().length, messages: st.count() };
-          } finally {
-            st.close();
+        try {
+          for (const side of ["left", "right"] as const) {
+            const st = await SideState.open(dir, side, { readOnly: true });
+            try {
+              counts[side] = { folders: st.folders().length, messages: st.count() };
+            } finally {
+              st.close();
+            }
           }
+        } catch (err) {
+          // A damaged state file is reported, not a crash (SYNC-MODEL.md "What is written where").
+          if (!(err instanceof StateError)) throw err;
+          ctx.err(`tandem: ${account.name}: ${err.message}\n`);
+          exit = EXIT.failure;
+          continue;
         }
         out.push({
           account: account.name,
@@ -47,5 +56,5 @@ export const registerStatus: RegisterCommand = (cli, ctx: CliContext) =>
           );
         }
       }
-      return EXIT.ok;
+      return exit;
     });
