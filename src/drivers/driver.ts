@@ -83,8 +83,11 @@ export interface Folder {
   /** The marker now, as of opening (for incremental listing next time). */
   readonly marker: FolderMarker;
   list(opts?: ListOptions): AsyncIterable<MessageMeta>;
-  /** Only when store.caps.incremental. */
-  listChanges?(since: FolderMarker, opts?: ListOptions): Promise<ChangeListing>;
+  /**
+   * Only when store.caps.incremental. `known`: the keys the caller holds for this folder; with
+   * them `vanished` is exact (the known keys no longer present), without them it is the server's word.
+   */
+  listChanges?(since: FolderMarker, opts?: ListOptions, known?: Iterable<string>): Promise<ChangeListing>;
   /** The message bytes, exactly as stored. */
   read(key: string): AsyncIterable<Uint8Array>;
   /** Only the header section (up to and including the blank line), for Message-ID matching. */

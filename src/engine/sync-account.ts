@@ -8,6 +8,7 @@ import { lockAccount } from "../state/lock.js";
 import { SideState } from "../state/side-state.js";
 import { writeStatus } from "../state/status-file.js";
 import { canonicalFolder, FolderNames, folderMatcher } from "./folder-map.js";
+import { listAll } from "./listing.js";
 import { exitCodeFor } from "./outcome.js";
 import { type FolderOutcome, syncFolder } from "./sync-folder.js";
 import { verifyFolder } from "./verify.js";
@@ -33,6 +34,8 @@ export interface RunOptions {
   openStore: (side: Side) => Promise<Store>;
   ask?: (c: Conflict, folder: string) => Promise<Resolution>;
   log: (msg: string) => void;
+  /** Tests shorten the retry backoff with this factor. */
+  retryDelayScale?: number;
   progress?: (folder: string, done: number, total: number) => void;
 }
 
@@ -131,11 +134,44 @@ async function syncFolders(
         if (known[missing].has(name)) states[missing].deleteFolder(sideName[missing]);
       }
       fr.created.push(missing);
-      if (opts.dryRun) continue;
+      if (opts.dryRun) {
+        // Nothing to open on the missing side: everything inside the window would be copied over.
+        const h = await stores[other].openFolder(sideName[other]);
+        try {
+          let n = 0;
+          for (const m of (await listAll(h, minDate)).values()) if (m.date >= minDate) n++;
+          fr.copied[missing] = n;
+        } finally {
+          await h.close();
+        }
+        continue;
+      }
     }
     if (opts.resync && !opts.dryRun)
       for (const s of ["left", "right"] as const) states[s].deleteFolder(sideName[s]);
-    await syncOne(account, opts, stores, states, sideName, minDate, fr);
+    await withRetry(opts, name, () => syncOne(account, opts, stores, states, sideName, minDate, fr));
+  }
+}
+
+/** Backoff before each retry of a folder after a retryable failure (a dropped connection). */
+export const RETRY_DELAYS_MS = [1_000, 3_000, 9_000];
+
+/**
+ * A folder whose store failed in a way a retry can help (connection lost, timeout) is synced again
+ * from its listing: the journals hold every confirmed step, so the retry resumes, it does not repeat.
+ */
+async function withRetry(opts: RunOptions, folder: string, fn: () => Promise<void>): Promise<void> {
+  for (let attempt = 0; ; attempt++) {
+    try {
+      return await fn();
+    } catch (err) {
+      const delay = RETRY_DELAYS_MS[attempt];
+      if (!(err instanceof DriverError) || !err.retryable || delay === undefined) throw err;
+      opts.log(`${folder}: ${err.message}; retrying in ${delay / 1000} s`);
+      await new Promise((r) =>
+        setTimeout(r, opts.retryDelayScale === undefined ? delay : delay * opts.retryDelayScale),
+      );
+    }
   }
 }
 
@@ -170,6 +206,11 @@ async function syncOne(
         force: opts.force,
         dryRun: opts.dryRun,
         report: fr,
+        keywords: stores.left.caps.keywords && stores.right.caps.keywords,
+        incremental: {
+          left: stores.left.caps.incremental && !opts.resync,
+          right: stores.right.caps.incremental && !opts.resync,
+        },
         onProgress: opts.progress ? (done, total) => opts.progress?.(sideName.left, done, total) : undefined,
       });
       if (opts.dryRun) {
@@ -189,6 +230,7 @@ async function syncOne(
         minDate,
         skipPairs: outcome?.held,
         deep: opts.deep,
+        listing: outcome?.listing,
       })),
     );
     fr.verified = fr.drift.length === 0;

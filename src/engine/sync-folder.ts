@@ -1,5 +1,5 @@
 import type { Folder } from "../drivers/driver.js";
-import type { Conflict, Plan, Resolution } from "../model/plan.js";
+import { type Conflict, type Plan, planSize, type Resolution } from "../model/plan.js";
 import type { FolderReport } from "../model/report.js";
 import type { MessageMeta, Side } from "../model/types.js";
 import type { SideState, StateRow } from "../state/side-state.js";
@@ -7,7 +7,7 @@ import { applyPlan } from "./apply.js";
 import { matchByContent } from "./content-match.js";
 import { detectChanges } from "./detect-changes.js";
 import { checkGuards } from "./guards.js";
-import { listAll } from "./listing.js";
+import { listAll, WINDOW_MARGIN_MS } from "./listing.js";
 import { type ConflictPolicy, resolveConflict } from "./policy.js";
 import { precheck } from "./precheck.js";
 import { reconcile } from "./reconcile.js";
@@ -30,6 +30,10 @@ export interface FolderJob {
   force: boolean;
   dryRun: boolean;
   report: FolderReport;
+  /** Both stores can keep keywords (default true). */
+  keywords?: boolean;
+  /** Per side: list incrementally where the store supports it. */
+  incremental?: Record<Side, boolean>;
   onProgress?: (done: number, total: number) => void;
 }
 
@@ -39,6 +43,8 @@ export interface FolderOutcome {
   held: Set<string>;
   /** The folder was stopped before any write. */
   stopped: boolean;
+  /** Both sides' full listing of this run, when nothing was written: verification may reuse it. */
+  listing?: Record<Side, Map<string, MessageMeta>>;
 }
 
 export async function syncFolder(job: FolderJob): Promise<FolderOutcome> {
@@ -54,16 +60,24 @@ export async function syncFolder(job: FolderJob): Promise<FolderOutcome> {
       );
     }
   }
+  const mask = job.keywords === false ? dropKeywords : identityMask;
   const [leftList, rightList] = await Promise.all([
-    listAll(handles.left, job.minDate),
-    listAll(handles.right, job.minDate),
+    listSide(job, "left", mask),
+    listSide(job, "right", mask),
   ]);
-  const listing: Record<Side, Map<string, MessageMeta>> = { left: leftList, right: rightList };
+  const listing: Record<Side, Map<string, MessageMeta>> = {
+    left: leftList.listing,
+    right: rightList.listing,
+  };
+  const fullListing = leftList.full && rightList.full;
   const pre = await precheck({
     folder: names,
     handles,
     states,
-    rows: { left: states.left.rows(names.left), right: states.right.rows(names.right) },
+    rows: {
+      left: maskRows(states.left.rows(names.left), mask),
+      right: maskRows(states.right.rows(names.right), mask),
+    },
     listing,
   });
   report.mended.push(...pre.mended);
@@ -115,6 +129,7 @@ export async function syncFolder(job: FolderJob): Promise<FolderOutcome> {
     return { ...empty, plan };
   }
   if (job.dryRun) return { plan, held, stopped: false };
+  const quiet = planSize(plan) === 0 && pre.mended.length === 0;
 
   const total = plan.copies.length;
   await applyPlan(plan, {
@@ -140,5 +155,56 @@ export async function syncFolder(job: FolderJob): Promise<FolderOutcome> {
     });
     states[side].flush();
   }
-  return { plan, held, stopped: false };
+  // Nothing was written and both sides were listed in full this run: that listing is as fresh as
+  // a second one would be, so verification may use it instead of listing again.
+  return { plan, held, stopped: false, listing: quiet && fullListing ? listing : undefined };
+}
+
+/**
+ * Step 3 for one side: incremental where the store allows it and the state holds a marker for the
+ * same folder identity (the state's rows patched with what changed since), a full listing otherwise.
+ */
+async function listSide(
+  job: FolderJob,
+  side: Side,
+  mask: (f: string[]) => string[],
+): Promise<{ listing: Map<string, MessageMeta>; full: boolean }> {
+  const h = job.handles[side];
+  const name = job.names[side];
+  const known = job.states[side].folder(name);
+  if (
+    h.listChanges &&
+    job.incremental?.[side] &&
+    known &&
+    known.identity === h.identity &&
+    known.uidNext !== null &&
+    known.highestModseq !== null
+  ) {
+    const rows = job.states[side].rows(name);
+    const changes = await h.listChanges(
+      { uidNext: known.uidNext, highestModseq: known.highestModseq, count: known.count ?? undefined },
+      job.minDate > 0 ? { minDate: job.minDate - WINDOW_MARGIN_MS } : {},
+      rows.map((r) => r.key),
+    );
+    const listing = new Map<string, MessageMeta>();
+    for (const r of rows)
+      listing.set(r.key, { key: r.key, flags: mask(r.flags), size: r.size, date: r.date });
+    for (const k of changes.vanished) listing.delete(k);
+    for (const m of changes.changed) listing.set(m.key, { ...m, flags: mask(m.flags) });
+    return { listing, full: false };
+  }
+  const listing = await listAll(h, job.minDate);
+  if (mask !== identityMask) for (const m of listing.values()) m.flags = mask(m.flags);
+  return { listing, full: true };
+}
+
+const identityMask = (f: string[]): string[] => f;
+
+/** Keywords are not synced when either side cannot store them: they are masked out on both sides. */
+function dropKeywords(flags: string[]): string[] {
+  return flags.filter((f) => f.startsWith("\\"));
+}
+
+function maskRows(rows: StateRow[], mask: (f: string[]) => string[]): StateRow[] {
+  return rows.map((r) => ({ ...r, flags: mask(r.flags) }));
 }

@@ -233,8 +233,7 @@ describe("dist/tandem sync", () => {
     expect(show(s.right)).toBe("A B C:S D");
   });
 
-  // BUG: a dry run of a first sync into a Maildir root that does not exist yet exits 1 ("Cannot open Maildir root") instead of saying it would create it.
-  it.skip("--dry-run before the first sync, when the right Maildir root does not exist yet", async () => {
+  it("--dry-run before the first sync, when the right Maildir root does not exist yet", async () => {
     const s = setup();
     seed(s.left, "A");
     const before = snapshot(s.dir);
