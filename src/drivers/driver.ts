@@ -90,6 +90,12 @@ export interface Folder {
   listChanges?(since: FolderMarker, opts?: ListOptions, known?: Iterable<string>): Promise<ChangeListing>;
   /** The message bytes, exactly as stored. */
   read(key: string): AsyncIterable<Uint8Array>;
+  /**
+   * Optional: several small messages in one pipelined request (IMAP: one UID FETCH BODY.PEEK[]),
+   * yielded whole, in any order. For messages the caller knows to be small; large ones go through
+   * read(). Like list(), it must be consumed or return()ed before another call on this folder.
+   */
+  readMany?(keys: string[]): AsyncIterable<{ key: string; body: Uint8Array }>;
   /** Only the header section (up to and including the blank line), for Message-ID matching. */
   readHeader(key: string): Promise<Uint8Array>;
   /** Returns the new key. Flags the store cannot keep are dropped silently (see caps.keywords). */

@@ -103,38 +103,82 @@ async function applyFlags(ops: FlagOp[], ctx: ApplyContext): Promise<void> {
   }
 }
 
+/** Copies in flight at once: overlapping one message's fsync with the next one's transfer. */
+export const COPY_CONCURRENCY = 8;
+/** Messages up to this size are fetched several per request where the source can (readMany). */
+export const SMALL_MESSAGE = 1 << 20;
+
 async function applyCopies(ops: CopyOp[], ctx: ApplyContext): Promise<void> {
-  const size = ctx.batchSize ?? 100;
+  const size = ctx.batchSize ?? 200;
   let done = 0;
-  for (let i = 0; i < ops.length; i += size) {
-    const batch = ops.slice(i, i + size);
-    for (const op of batch) {
-      const to = otherSide(op.from);
-      ctx.states[to].putIntent({
-        folder: ctx.folder[to],
-        pairId: op.pairId,
-        sourceKey: op.msg.key,
-        date: op.msg.date,
-      });
-    }
-    ctx.states.left.flush();
-    ctx.states.right.flush();
-    for (const op of batch) {
-      await copyOne(op, ctx);
+  const pool = new Pool(COPY_CONCURRENCY);
+  const run = (op: CopyOp, body?: Uint8Array) =>
+    pool.run(async () => {
+      await copyOne(op, ctx, body);
       ctx.onProgress?.(++done);
-    }
-    flushBoth(ctx, "right");
+    });
+  try {
+    for (let i = 0; i < ops.length; i += size) await copyBatch(ops.slice(i, i + size), ctx, run, pool);
+  } catch (err) {
+    // Let copies already under way finish (and record) before the failure goes up: the states
+    // are closed after that, and a late write must not land in a closed state.
+    await pool.settle();
+    throw err;
   }
 }
 
-async function copyOne(op: CopyOp, ctx: ApplyContext): Promise<void> {
+async function copyBatch(
+  batch: CopyOp[],
+  ctx: ApplyContext,
+  run: (op: CopyOp, body?: Uint8Array) => Promise<void>,
+  pool: Pool,
+): Promise<void> {
+  for (const op of batch) {
+    const to = otherSide(op.from);
+    ctx.states[to].putIntent({
+      folder: ctx.folder[to],
+      pairId: op.pairId,
+      sourceKey: op.msg.key,
+      date: op.msg.date,
+    });
+  }
+  ctx.states.left.flush();
+  ctx.states.right.flush();
+  for (const side of ["left", "right"] as const) {
+    const src = ctx.handles[side];
+    const mine = batch.filter((o) => o.from === side);
+    const small = src.readMany ? mine.filter((o) => o.msg.size <= SMALL_MESSAGE) : [];
+    if (small.length > 0 && src.readMany) {
+      const byKey = new Map(small.map((o) => [o.msg.key, o]));
+      for await (const { key, body } of src.readMany([...byKey.keys()])) {
+        const op = byKey.get(key);
+        if (!op) continue;
+        byKey.delete(key);
+        await run(op, body);
+      }
+      // Not returned: removed from the source since it was listed. It stays unrecorded there,
+      // so the next run sees it as it is then; nothing was copied, nothing is lost.
+      for (const op of byKey.values())
+        ctx.report.mended.push(`skipped ${op.msg.key} on ${side}: removed while the run went on`);
+      // Drain before the next group: its reads may need a store this group's writes hold.
+      await pool.drain();
+    }
+    const smallSet = new Set(small);
+    for (const op of mine) if (!smallSet.has(op)) await run(op);
+    await pool.drain();
+  }
+  flushBoth(ctx, "right");
+}
+
+async function copyOne(op: CopyOp, ctx: ApplyContext, whole?: Uint8Array): Promise<void> {
   const to = otherSide(op.from);
   const digest = new Digest();
   let newKey: string | undefined;
   const ok = await attempt(ctx, `copy message ${op.msg.key} from ${op.from} to ${to}`, async () => {
+    const source = whole ? once(whole) : ctx.handles[op.from].read(op.msg.key);
     newKey = await ctx.handles[to].append({
-      body: digesting(ctx.handles[op.from].read(op.msg.key), digest),
-      size: op.msg.size,
+      body: digesting(source, digest),
+      size: whole ? whole.length : op.msg.size,
       flags: op.msg.flags,
       date: op.msg.date,
     });
@@ -146,6 +190,53 @@ async function copyOne(op: CopyOp, ctx: ApplyContext): Promise<void> {
   ctx.states[to].deleteIntent(ctx.folder[to], op.pairId);
   putRow(ctx, op.from, rowFor(ctx, op.from, op.msg, op.pairId, op.msg.flags, op.msg.date, hex));
   ctx.report.copied[to]++;
+}
+
+async function* once(body: Uint8Array): AsyncGenerator<Uint8Array> {
+  yield body;
+}
+
+/**
+ * At most `limit` tasks at once. `run` resolves when the task has started; the first failure is
+ * kept, stops further starts, and is thrown by `drain`, which waits for every started task.
+ */
+class Pool {
+  private readonly active = new Set<Promise<void>>();
+  private failure: unknown;
+  private failed = false;
+  constructor(private readonly limit: number) {}
+
+  async run(task: () => Promise<void>): Promise<void> {
+    while (this.active.size >= this.limit) await Promise.race(this.active);
+    if (this.failed) throw this.failure;
+    const p: Promise<void> = task().then(
+      () => {
+        this.active.delete(p);
+      },
+      (err: unknown) => {
+        this.active.delete(p);
+        if (!this.failed) {
+          this.failed = true;
+          this.failure = err;
+        }
+      },
+    );
+    this.active.add(p);
+  }
+
+  /** Waits for every started task, keeping no failure. */
+  async settle(): Promise<void> {
+    while (this.active.size > 0) await Promise.race(this.active);
+    this.failed = false;
+  }
+
+  async drain(): Promise<void> {
+    while (this.active.size > 0) await Promise.race(this.active);
+    if (this.failed) {
+      this.failed = false;
+      throw this.failure;
+    }
+  }
 }
 
 function rowFor(

@@ -223,6 +223,36 @@ export class ImapFolder implements Folder {
     }
   }
 
+  /**
+   * Small messages in one UID FETCH BODY.PEEK[] per UID set: the server streams them back to back,
+   * saving a round trip per message. The mailbox stays locked until the loop ends; the caller may
+   * write to other stores inside it, never to this one.
+   */
+  async *readMany(keys: string[]): AsyncIterable<{ key: string; body: Uint8Array }> {
+    if (!keys.length) return;
+    const uids = this.uids(keys);
+    const { client, release } = await this.store.lockMailbox(this.path, this.name, this.identity, "Reading");
+    try {
+      for (const set of chunkedUidSets(uids)) {
+        const rows = client.fetch(
+          set,
+          { uid: true, source: true },
+          { uid: true },
+        ) as AsyncIterable<FetchMessageObject>;
+        try {
+          for await (const msg of rows) {
+            if (!msg.uid || !msg.source) continue;
+            yield { key: makeKey(this.identity, msg.uid), body: msg.source };
+          }
+        } catch (err) {
+          throw commandError(err, `Reading messages in "${this.name}"`, "folder");
+        }
+      }
+    } finally {
+      release();
+    }
+  }
+
   async readHeader(key: string): Promise<Uint8Array> {
     const uid = uidOfKey(key, this.identity, this.name);
     return await this.run(`Reading the header of ${key}`, async (client) => {
