@@ -93,11 +93,11 @@ async function syncFolders(
     left: new Set(lf.filter((f) => !f.noselect).map((f) => canonicalFolder(f.name))),
     right: new Set(rf.filter((f) => !f.noselect).map((f) => canonicalFolder(names.left(f.name)))),
   };
-  const known: Record<Side, Set<string>> = {
+  const knownOn: Record<Side, Set<string>> = {
     left: new Set(states.left.folders().map((f) => f.name)),
     right: new Set(states.right.folders().map((f) => names.left(f.name))),
   };
-  const all = [...new Set([...exists.left, ...exists.right, ...known.left, ...known.right])]
+  const all = [...new Set([...exists.left, ...exists.right, ...knownOn.left, ...knownOn.right])]
     .filter((n) => selected(n) && (!only || only.has(n)))
     .sort();
   const minDate =
@@ -109,47 +109,85 @@ async function syncFolders(
     report.folders.push(fr);
     const sideName: Record<Side, string> = { left: name, right: rightName };
     const present = { left: exists.left.has(name), right: exists.right.has(name) };
-    if (!present.left && !present.right) {
-      if (!opts.dryRun && !opts.verifyOnly)
+    const known = { left: knownOn.left.has(name), right: knownOn.right.has(name) };
+    try {
+      if (await settleFolderPresence(opts, stores, states, sideName, present, known, minDate, fr)) continue;
+      if (opts.resync && !opts.dryRun)
         for (const s of ["left", "right"] as const) states[s].deleteFolder(sideName[s]);
-      continue;
+      await withRetry(opts, name, () => syncOne(account, opts, stores, states, sideName, minDate, fr));
+    } catch (err) {
+      // One bad folder (a name the other side cannot hold, a folder that cannot be opened) must not
+      // stop the account; a failure of the whole store does.
+      if (err instanceof DriverError && err.scope !== "store") fr.errors.push(err.message);
+      else throw err;
     }
-    const missing = (["left", "right"] as const).find((s) => !present[s]);
-    if (missing) {
-      const other = missing === "left" ? "right" : "left";
-      if (known[missing].has(name) && !opts.force) {
-        // It existed on `missing` at the last run: removed there. Its messages on the other side stay.
-        fr.stops.push({
-          guard: "folder-vanished",
-          message: `Cannot sync folder "${name}": it was removed on ${missing} but still exists on ${other}; remove it on ${other} too, or run with --force to create it again on ${missing} and copy its messages back`,
-        });
-        continue;
+  }
+}
+
+/**
+ * A folder on one side only: created on the other if it is new, removed on the other if it was
+ * removed here and is empty there, reported otherwise. Returns true when the folder needs no sync.
+ */
+async function settleFolderPresence(
+  opts: RunOptions,
+  stores: Record<Side, Store>,
+  states: Record<Side, SideState>,
+  sideName: Record<Side, string>,
+  present: Record<Side, boolean>,
+  known: Record<Side, boolean>,
+  minDate: number,
+  fr: FolderReport,
+): Promise<boolean> {
+  const writes = !opts.dryRun && !opts.verifyOnly;
+  if (!present.left && !present.right) {
+    if (writes) for (const s of ["left", "right"] as const) states[s].deleteFolder(sideName[s]);
+    return true;
+  }
+  const missing = (["left", "right"] as const).find((s) => !present[s]);
+  if (!missing) return false;
+  const other = missing === "left" ? "right" : "left";
+  if (known[missing] && !opts.force) {
+    // It existed on `missing` at the last run, so it was removed there.
+    const left = await countMessages(stores[other], sideName[other], 0);
+    if (left === 0) {
+      if (writes) {
+        await stores[other].removeFolder(sideName[other]);
+        for (const s of ["left", "right"] as const) states[s].deleteFolder(sideName[s]);
       }
-      if (opts.verifyOnly) {
-        fr.drift.push({ folder: name, side: missing, what: "folder missing" });
-        continue;
-      }
-      if (!opts.dryRun) {
-        await stores[missing].createFolder(sideName[missing]);
-        if (known[missing].has(name)) states[missing].deleteFolder(sideName[missing]);
-      }
-      fr.created.push(missing);
-      if (opts.dryRun) {
-        // Nothing to open on the missing side: everything inside the window would be copied over.
-        const h = await stores[other].openFolder(sideName[other]);
-        try {
-          let n = 0;
-          for (const m of (await listAll(h, minDate)).values()) if (m.date >= minDate) n++;
-          fr.copied[missing] = n;
-        } finally {
-          await h.close();
-        }
-        continue;
-      }
+      fr.removedFolder = other;
+      return true;
     }
-    if (opts.resync && !opts.dryRun)
-      for (const s of ["left", "right"] as const) states[s].deleteFolder(sideName[s]);
-    await withRetry(opts, name, () => syncOne(account, opts, stores, states, sideName, minDate, fr));
+    fr.stops.push({
+      guard: "folder-vanished",
+      message: `Cannot sync folder "${fr.folder}": it was removed on ${missing} but still holds ${left} message(s) on ${other}; remove them or the folder on ${other}, or run with --force to create it again on ${missing} and copy them back`,
+    });
+    return true;
+  }
+  if (opts.verifyOnly) {
+    fr.drift.push({ folder: fr.folder, side: missing, what: "folder missing" });
+    return true;
+  }
+  fr.created.push(missing);
+  if (opts.dryRun) {
+    // Nothing to open on the missing side: everything inside the window would be copied over.
+    fr.copied[missing] = await countMessages(stores[other], sideName[other], minDate);
+    return true;
+  }
+  await stores[missing].createFolder(sideName[missing]);
+  // Recreated after a removal (--force): the old pairs are void on both sides, so the messages
+  // still on the other side count as new and are copied back.
+  if (known[missing]) for (const s of ["left", "right"] as const) states[s].deleteFolder(sideName[s]);
+  return false;
+}
+
+async function countMessages(store: Store, name: string, minDate: number): Promise<number> {
+  const h = await store.openFolder(name);
+  try {
+    let n = 0;
+    for (const m of (await listAll(h, minDate)).values()) if (m.date >= minDate) n++;
+    return n;
+  } finally {
+    await h.close();
   }
 }
 

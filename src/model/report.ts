@@ -21,6 +21,8 @@ export interface FolderReport {
   removed: Record<Side, number>;
   /** Folder created on a side this run. */
   created: Side[];
+  /** The folder was removed on the other side and, being empty, removed on this one too. */
+  removedFolder?: Side;
   conflicts: { pairId: string; text: string }[];
   /** Safety guards and pre-check problems that stopped this folder. */
   stops: { guard: string; message: string }[];

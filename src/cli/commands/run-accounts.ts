@@ -54,6 +54,8 @@ export function summarize(r: AccountReport, verbose: boolean): string {
     for (const side of ["left", "right"] as const) {
       if (f.created.includes(side)) parts.push(`created on ${side}`);
     }
+    if (f.removedFolder)
+      parts.push(`folder removed on ${f.removedFolder} (it was removed on the other side and was empty)`);
     if (f.copied.left || f.copied.right)
       parts.push(`${verb} ${f.copied.right} → right, ${f.copied.left} → left`);
     if (f.flagged.left || f.flagged.right)
