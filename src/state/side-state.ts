@@ -11,7 +11,7 @@ import {
 import { join } from "node:path";
 import type { Flag, Side } from "../model/types.js";
 import { Journal, type JournalOp } from "./journal.js";
-import { type Database, loadSqlJs } from "./sqlite.js";
+import { type Database, loadSqlJs, type Statement } from "./sqlite.js";
 
 /**
  * The last known state of one side of one account (SYNC-MODEL.md "state").
@@ -255,6 +255,8 @@ export class SideState {
 
   close(): void {
     this.journal.close();
+    for (const st of this.statements.values()) st.free();
+    this.statements.clear();
     this.db.close();
   }
 
@@ -263,16 +265,28 @@ export class SideState {
     this.journal.add(op);
   }
 
+  private readonly statements = new Map<string, Statement>();
+
+  /** Runs one write through a statement prepared once per database (hot path: one per message). */
+  private exec(sql: string, params: (string | number | null)[]): void {
+    let st = this.statements.get(sql);
+    if (!st) {
+      st = this.db.prepare(sql);
+      this.statements.set(sql, st);
+    }
+    st.run(params);
+  }
+
   private applyOp(op: JournalOp): void {
     switch (op.o) {
       case "put":
-        this.db.run(
+        this.exec(
           "INSERT OR REPLACE INTO messages (folder, key, pairId, flags, size, date, digest) VALUES (?,?,?,?,?,?,?)",
           [op.f, op.k, op.p, op.fl, op.s, op.d, op.g],
         );
         break;
       case "del":
-        this.db.run("DELETE FROM messages WHERE folder = ? AND key = ?", [op.f, op.k]);
+        this.exec("DELETE FROM messages WHERE folder = ? AND key = ?", [op.f, op.k]);
         break;
       case "fput":
         this.db.run(
@@ -286,7 +300,7 @@ export class SideState {
         this.db.run("DELETE FROM intents WHERE folder = ?", [op.f]);
         break;
       case "iput":
-        this.db.run("INSERT OR REPLACE INTO intents (folder, pairId, sourceKey, date) VALUES (?,?,?,?)", [
+        this.exec("INSERT OR REPLACE INTO intents (folder, pairId, sourceKey, date) VALUES (?,?,?,?)", [
           op.f,
           op.p,
           op.sk,
@@ -294,7 +308,7 @@ export class SideState {
         ]);
         break;
       case "idel":
-        this.db.run("DELETE FROM intents WHERE folder = ? AND pairId = ?", [op.f, op.p]);
+        this.exec("DELETE FROM intents WHERE folder = ? AND pairId = ?", [op.f, op.p]);
         break;
     }
   }

@@ -4,6 +4,7 @@ import { loadSqlWasm } from "../wasm/sql-wasm-binary.js";
 // The only module that loads sql.js (ARCHITECTURE.md: only src/state/ imports it).
 export type SqlJs = Awaited<ReturnType<typeof initSqlJs>>;
 export type Database = InstanceType<SqlJs["Database"]>;
+export type Statement = ReturnType<Database["prepare"]>;
 
 let sqlPromise: Promise<SqlJs> | undefined;
 
