@@ -29,6 +29,10 @@ export interface TestSide {
   show(folder?: string): Promise<string>;
   /** Opens the store with tandem's driver, as the CLI would. */
   open(warnings?: string[]): Promise<Store>;
+  /** The Dovecot user (IMAP sides). */
+  readonly user?: ImapUser;
+  /** The Maildir root (Maildir sides). */
+  readonly root?: string;
 }
 
 /** Letters of the scenario notation and the IMAP flags they stand for (Maildir's letters). */
@@ -73,6 +77,7 @@ export function maildirSide(root: string, layout: "maildir++" | "fs" = "maildir+
   for (const s of ["cur", "new", "tmp"]) mkdirSync(join(root, s), { recursive: true });
   return {
     kind: "maildir",
+    root,
     config: { type: "maildir", path: root, layout },
     seed: async (spec, folder = "") => seed(root, spec, folder),
     change: async (spec, folder = "") => change(root, spec, folder),
@@ -155,6 +160,7 @@ export function imapSide(u: ImapUser): TestSide {
   };
   return {
     kind: "imap",
+    user: u,
     config,
     seed: (spec, folder = "") =>
       withImap(u, async (c) => {
