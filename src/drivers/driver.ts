@@ -11,8 +11,10 @@ import type { Flag, MessageMeta } from "../model/types.js";
  * - `list()` yields every message of the folder (or, with `since`, only what changed) in ascending
  *   key order as the store defines it; it must be fully consumed or `return()`ed before any other
  *   call on the same folder (IMAP cannot issue commands inside a fetch loop on one connection).
- * - A write (`append`, `setFlags`, `remove`) resolves only when the store has made it durable
- *   (Maildir: fsynced file and rename; IMAP: tagged OK). Callers record state only after that.
+ * - A write (`append`, `setFlags`, `remove`) resolves when the store has made it durable (IMAP:
+ *   tagged OK; Maildir: fsynced file) — or, for a folder that has `flush()`, once `flush()` resolved
+ *   after it (Maildir: one directory fsync for a batch of renames). Callers make a batch's state
+ *   records durable only after that.
  * - Errors are `DriverError`s with a scope (how far the failure reaches) and whether a retry can help.
  *   Any other exception is a bug.
  * - Cancellation: closing the store aborts outstanding calls with a `store`-scoped DriverError.
@@ -22,7 +24,10 @@ export interface Store {
   /** A short description for messages, e.g. `imap://me@host:993` or `maildir:/home/me/Mail`. Never a secret. */
   readonly label: string;
   listFolders(): Promise<FolderInfo[]>;
-  /** Creates the folder and any missing parents. Creating an existing folder is not an error. */
+  /**
+   * Creates the folder, not its missing parents (those stay implicit: IMAP \Noselect, a bare
+   * directory in Maildir), so both sides list the same folders. Creating an existing one is no error.
+   */
   createFolder(name: string): Promise<void>;
   /** Removes an (empty) folder. */
   removeFolder(name: string): Promise<void>;
@@ -104,6 +109,8 @@ export interface Folder {
   setFlags(keys: string[], add: Flag[], remove: Flag[]): Promise<void>;
   /** Removes exactly these messages (never others, e.g. another client's \Deleted mail). */
   remove(keys: string[]): Promise<void>;
+  /** Optional: makes every write since the last call durable (see the contract above). */
+  flush?(): Promise<void>;
   close(): Promise<void>;
 }
 

@@ -29,7 +29,7 @@ export async function applyPlan(plan: Plan, ctx: ApplyContext): Promise<void> {
   await applyRemovals(plan.removals, ctx);
   applyRecords(plan, ctx);
   await applyFlags(plan.flags, ctx);
-  flushBoth(ctx, "right");
+  await flushBoth(ctx, "right");
   await applyCopies(plan.copies, ctx);
 }
 
@@ -48,7 +48,7 @@ async function applyRemovals(ops: RemoveOp[], ctx: ApplyContext): Promise<void> 
         forgetPair(ctx, op.pairId);
         ctx.report.removed[side]++;
       }
-      flushBoth(ctx, side);
+      await flushBoth(ctx, side);
     }
   }
 }
@@ -167,7 +167,7 @@ async function copyBatch(
     for (const op of mine) if (!smallSet.has(op)) await run(op);
     await pool.drain();
   }
-  flushBoth(ctx, "right");
+  await flushBoth(ctx, "right");
 }
 
 async function copyOne(op: CopyOp, ctx: ApplyContext, whole?: Uint8Array): Promise<void> {
@@ -275,8 +275,12 @@ function forgetPair(ctx: ApplyContext, pairId: string): void {
   }
 }
 
-/** Flushes the journal of `first` and then the other: the order keeps interruptions re-linkable. */
-function flushBoth(ctx: ApplyContext, first: Side): void {
+/**
+ * Makes the stores' writes durable, then the journals: `first` and then the other, an order that
+ * keeps interruptions re-linkable.
+ */
+async function flushBoth(ctx: ApplyContext, first: Side): Promise<void> {
+  await Promise.all([ctx.handles.left.flush?.(), ctx.handles.right.flush?.()]);
   ctx.states[first].flush();
   ctx.states[otherSide(first)].flush();
 }

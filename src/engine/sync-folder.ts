@@ -144,14 +144,18 @@ export async function syncFolder(job: FolderJob): Promise<FolderOutcome> {
     report,
     onProgress: job.onProgress ? (done) => job.onProgress?.(done, total) : undefined,
   });
+  // The marker may advance only when every change up to it was carried out: a held conflict or a
+  // failed write must be seen again by the next run, which an incremental listing would skip.
+  const settled = plan.conflicts.length === 0 && report.errors.length === 0;
   for (const side of ["left", "right"] as const) {
     const h = handles[side];
     states[side].putFolder({
       name: names[side],
       identity: h.identity,
-      uidNext: h.marker.uidNext ?? null,
-      highestModseq: h.marker.highestModseq ?? null,
+      uidNext: settled ? (h.marker.uidNext ?? null) : null,
+      highestModseq: settled ? (h.marker.highestModseq ?? null) : null,
       count: h.marker.count ?? null,
+      minDate: job.minDate,
     });
     states[side].flush();
   }
@@ -178,7 +182,8 @@ async function listSide(
     known &&
     known.identity === h.identity &&
     known.uidNext !== null &&
-    known.highestModseq !== null
+    known.highestModseq !== null &&
+    known.minDate <= job.minDate
   ) {
     const rows = job.states[side].rows(name);
     const changes = await h.listChanges(

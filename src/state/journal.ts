@@ -11,7 +11,7 @@ export const JOURNAL_VERSION = 1;
 export type JournalOp =
   | { o: "put"; f: string; k: string; p: string; fl: string; s: number; d: number; g: string }
   | { o: "del"; f: string; k: string }
-  | { o: "fput"; f: string; id: string; un: number | null; ms: string | null; n: number | null }
+  | { o: "fput"; f: string; id: string; un: number | null; ms: string | null; n: number | null; md: number }
   | { o: "fdel"; f: string }
   | { o: "iput"; f: string; p: string; sk: string; d: number }
   | { o: "idel"; f: string; p: string };

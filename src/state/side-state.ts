@@ -41,6 +41,8 @@ export interface FolderRow {
   uidNext: number | null;
   highestModseq: string | null;
   count: number | null;
+  /** Window start of the run that recorded the marker (0: no maxage); a wider window lists in full. */
+  minDate: number;
 }
 
 /** A copy about to be made into this side; kept until its result is recorded. */
@@ -122,16 +124,19 @@ export class SideState {
 
   folders(): FolderRow[] {
     const out: FolderRow[] = [];
-    const st = this.db.prepare("SELECT name, identity, uidNext, modseq, count FROM folders ORDER BY name");
+    const st = this.db.prepare(
+      "SELECT name, identity, uidNext, modseq, count, minDate FROM folders ORDER BY name",
+    );
     while (st.step()) {
-      const [name, identity, uidNext, modseq, count] = st.get() as [
+      const [name, identity, uidNext, modseq, count, minDate] = st.get() as [
         string,
         string,
         number | null,
         string | null,
         number | null,
+        number,
       ];
-      out.push({ name, identity, uidNext, highestModseq: modseq, count });
+      out.push({ name, identity, uidNext, highestModseq: modseq, count, minDate });
     }
     st.free();
     return out;
@@ -149,6 +154,7 @@ export class SideState {
       un: row.uidNext,
       ms: row.highestModseq,
       n: row.count,
+      md: row.minDate,
     });
   }
 
@@ -290,8 +296,8 @@ export class SideState {
         break;
       case "fput":
         this.db.run(
-          "INSERT OR REPLACE INTO folders (name, identity, uidNext, modseq, count) VALUES (?,?,?,?,?)",
-          [op.f, op.id, op.un, op.ms, op.n],
+          "INSERT OR REPLACE INTO folders (name, identity, uidNext, modseq, count, minDate) VALUES (?,?,?,?,?,?)",
+          [op.f, op.id, op.un, op.ms, op.n, op.md ?? 0],
         );
         break;
       case "fdel":
@@ -317,7 +323,8 @@ export class SideState {
 function createSchema(db: Database, side: Side): void {
   db.exec(`
     CREATE TABLE meta (k TEXT PRIMARY KEY, v TEXT NOT NULL) WITHOUT ROWID;
-    CREATE TABLE folders (name TEXT PRIMARY KEY, identity TEXT NOT NULL, uidNext INTEGER, modseq TEXT, count INTEGER) WITHOUT ROWID;
+    CREATE TABLE folders (name TEXT PRIMARY KEY, identity TEXT NOT NULL, uidNext INTEGER, modseq TEXT, count INTEGER,
+      minDate INTEGER NOT NULL DEFAULT 0) WITHOUT ROWID;
     CREATE TABLE messages (folder TEXT NOT NULL, key TEXT NOT NULL, pairId TEXT NOT NULL, flags TEXT NOT NULL,
       size INTEGER NOT NULL, date INTEGER NOT NULL, digest TEXT NOT NULL, PRIMARY KEY (folder, key)) WITHOUT ROWID;
     CREATE INDEX messages_pair ON messages (folder, pairId);

@@ -322,7 +322,16 @@ describe("MaildirFolder messages", () => {
 describe("Maildir folders", () => {
   it("maildir++: create, list and remove nested folders", async () => {
     const store = await open("maildir++");
+    // Only the folder itself is made; its parents stay implicit until made on their own.
     await store.createFolder("Archive/2024/Q1");
+    expect(await store.listFolders()).toEqual([
+      { name: "INBOX" },
+      { name: "Archive", noselect: true },
+      { name: "Archive/2024", noselect: true },
+      { name: "Archive/2024/Q1" },
+    ]);
+    await store.createFolder("Archive");
+    await store.createFolder("Archive/2024");
     await store.createFolder("Sent");
     await store.createFolder("Sent");
     expect(await store.listFolders()).toEqual([
@@ -398,6 +407,12 @@ describe("Maildir folders", () => {
   it("fs: create, list and remove nested folders", async () => {
     const store = await open("fs");
     await store.createFolder("Lists/dev");
+    expect(await store.listFolders()).toEqual([
+      { name: "INBOX" },
+      { name: "Lists", noselect: true },
+      { name: "Lists/dev" },
+    ]);
+    await store.createFolder("Lists");
     await store.createFolder("Sent");
     await store.createFolder("INBOX/Sub");
     expect(await store.listFolders()).toEqual([

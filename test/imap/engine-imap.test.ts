@@ -118,7 +118,7 @@ describe.skipIf(skip).concurrent("another IMAP client between runs", () => {
       expect.arrayContaining(["Archive", "Archive.Old", "Work", "Work.Projects", "Work.Projects.2026"]),
     );
     // The parents the drivers created on the way ("Archive" on IMAP, ".Work.Projects" in the
-    // Maildir) are only picked up by the next run (see the BUG case below); then all is quiet.
+    // Maildir) must not make the next run busy.
     const second = await sync(w);
     expect(second.exitCode).toBe(EXIT.ok);
     expect(drift(second)).toEqual([]);
@@ -126,9 +126,7 @@ describe.skipIf(skip).concurrent("another IMAP client between runs", () => {
     expect(work(third), JSON.stringify(third.folders)).toBe(0);
   });
 
-  // BUG: parent folders that createFolder makes on the way are not synced in the same run, so a
-  // second run still creates folders ("Archive" → Maildir, "Work/Projects" → IMAP).
-  it.skip("nested folders: the second run does nothing", async () => {
+  it("nested folders: the second run does nothing", async () => {
     const w = await imapMaildir();
     await w.sides.left.seed("C:F", "Work/Projects/2026");
     await w.sides.right.seed("D:S", "Archive/Old");
@@ -211,7 +209,7 @@ describe.skipIf(skip).concurrent("IMAP folder names", () => {
       expect.arrayContaining(["Entwürfe", "My Folder", "Gesendete Objekte.Größe"]),
     );
     // "Gesendete Objekte", created on IMAP as the parent, reaches the Maildir only in the next
-    // run (the nested-folder BUG above); after that, nothing to do.
+    // run at the latest; after that, nothing to do.
     expect((await sync(w)).exitCode).toBe(EXIT.ok);
     const again = await sync(w);
     expect(work(again), JSON.stringify(again.folders)).toBe(0);
@@ -507,9 +505,7 @@ describe.skipIf(skip).concurrent("the CLI with an IMAP side", () => {
     expect(r.out + r.err).not.toContain("not-the-password");
   });
 
-  // GAP (driver/CLI, not engine): the message does not say what to do. A hint in
-  // src/drivers/imap/errors.ts would break the exact-text assertion in imap-connect.test.ts.
-  it.skip("wrong password: the message says what to do", async () => {
+  it("wrong password: the message says what to do", async () => {
     const { r } = await wrongPassword();
     expect(r.err).toMatch(/check .*(password|passwordCommand)/i);
   });

@@ -30,7 +30,7 @@ describe.skipIf(skip)("connecting to Dovecot", () => {
     expect(err).toBeInstanceOf(DriverError);
     expect(err).toMatchObject({ scope: "store", code: "EAUTH", retryable: false });
     expect((err as Error).message).toBe(
-      `Cannot log in as ${u.user}@${u.host}: the server rejected the credentials`,
+      `Cannot log in as ${u.user}@${u.host}: the server rejected the credentials; check user and password (or the output of passwordCommand / oauth2TokenCommand)`,
     );
     expect((err as Error).message).not.toContain("wrong-secret-xyz");
   });

@@ -32,19 +32,6 @@ async function expectFinal(w: SidesWorld, s: Scenario, what = ""): Promise<void>
   expect({ left, right }, what).toEqual(exp);
 }
 
-/**
- * Rows that show an engine bug with an IMAP side; they run as `it.skip` until the engine is fixed.
- * BUG: a conflict held by policy `fail` is forgotten on the next run when the IMAP side lists
- * incrementally (CONDSTORE/QRESYNC): the folder's marker was saved past the unresolved change,
- * so the second run sees only the other side's change and carries it over — with the flag on
- * IMAP and the removal on the other side it removes the flagged message (loss); the other way
- * round it flags a message that is gone and reports drift.
- */
-const BUGS = new Set([
-  "removed on left, flagged on right: fail",
-  "removed on left, flagged on right: fail (sides swapped)",
-]);
-
 const PAIRS: [string, Record<Side, SideKind>][] = [
   ["IMAP ↔ Maildir", { left: "imap", right: "maildir" }],
   ["IMAP ↔ IMAP", { left: "imap", right: "imap" }],
@@ -53,9 +40,7 @@ const PAIRS: [string, Record<Side, SideKind>][] = [
 for (const [label, kinds] of PAIRS) {
   describe.skipIf(skip).concurrent(`engine scenarios (${label})`, () => {
     for (const s of ALL) {
-      // BUG: held `fail` conflict forgotten on the next incremental (CONDSTORE) run; see BUGS.
-      const test = BUGS.has(s.name) ? it.skip : it;
-      test(`${s.name}: result, then a second run does nothing`, async () => {
+      it(`${s.name}: result, then a second run does nothing`, async () => {
         const w = await prepare(kinds, s);
         try {
           const force = s.force ?? false;

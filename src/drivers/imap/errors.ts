@@ -73,12 +73,15 @@ export function connectError(err: unknown, ctx: ConnectContext): DriverError {
   const e = raw(err);
   const where = `${ctx.host}:${ctx.port}`;
   if (e.authenticationFailed) {
-    return new DriverError(`Cannot log in as ${ctx.user}@${ctx.host}: the server rejected the credentials`, {
-      scope: "store",
-      code: "EAUTH",
-      retryable: false,
-      cause: err,
-    });
+    return new DriverError(
+      `Cannot log in as ${ctx.user}@${ctx.host}: the server rejected the credentials; check user and password (or the output of passwordCommand / oauth2TokenCommand)`,
+      {
+        scope: "store",
+        code: "EAUTH",
+        retryable: false,
+        cause: err,
+      },
+    );
   }
   if (e.code && CERT_CODES.has(e.code)) {
     return new DriverError(

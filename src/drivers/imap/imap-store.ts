@@ -4,7 +4,7 @@ import type { ImapFlow, MailboxObject } from "imapflow";
 import { DriverError, type Folder, type FolderInfo, type Store, type StoreCaps } from "../driver.js";
 import { type ConnectionHooks, connectClient, type ImapStoreOptions } from "./connection.js";
 import { commandError } from "./errors.js";
-import { type Namespace, nameFromServerPath, parentNames, serverPathFromName } from "./folder-names.js";
+import { type Namespace, nameFromServerPath, serverPathFromName } from "./folder-names.js";
 import { ImapFolder } from "./imap-folder.js";
 
 export type { ImapStoreOptions } from "./connection.js";
@@ -181,14 +181,14 @@ export class ImapStore implements Store, StoreContext {
 
   async createFolder(name: string): Promise<void> {
     const client = await this.conn();
-    for (const each of [...parentNames(name), name]) {
-      const path = serverPathFromName(each, this.ns);
-      if (path === "INBOX") continue;
-      try {
-        await client.mailboxCreate(path);
-      } catch (err) {
-        throw commandError(err, `Creating folder "${each}"`, "folder", "ECREATE");
-      }
+    // Only the folder itself; the server keeps missing parents as it likes (\Noselect), as the
+    // Maildir side does, so neither side gains a folder the other lacks.
+    const path = serverPathFromName(name, this.ns);
+    if (path === "INBOX") return;
+    try {
+      await client.mailboxCreate(path);
+    } catch (err) {
+      throw commandError(err, `Creating folder "${name}"`, "folder", "ECREATE");
     }
   }
 

@@ -297,6 +297,21 @@ export class MaildirFolder implements Folder {
     }
   }
 
+  #unsynced = false;
+
+  /** Makes the renames of appended messages durable (fsync of cur/), once for all since the last call. */
+  async flush(): Promise<void> {
+    if (!this.#unsynced) return;
+    this.#unsynced = false;
+    const cur = join(this.#dir, "cur");
+    try {
+      await fsyncDir(cur);
+    } catch (err) {
+      this.#unsynced = true;
+      throw fsError(err, { action: "sync directory", path: cur, scope: "folder", writing: true });
+    }
+  }
+
   async append(input: AppendInput): Promise<string> {
     this.#ctx.checkOpen();
     const table = await this.#keywords.ensure(input.flags.filter(isKeywordFlag));
@@ -355,11 +370,9 @@ export class MaildirFolder implements Folder {
         throw fsError(err, { ...writeCtx, action: "move message file into cur/", path: finalPath });
       }
       this.#index.set(key, { sub: "cur", name });
-      try {
-        await fsyncDir(join(this.#dir, "cur"));
-      } catch (err) {
-        throw fsError(err, { ...writeCtx, action: "sync directory", path: join(this.#dir, "cur") });
-      }
+      // The rename becomes durable at the next flush(): one directory fsync per batch, not per
+      // message. The engine flushes before it records the batch in its state.
+      this.#unsynced = true;
       return key;
     } catch (err) {
       await unlink(tmpPath).catch(() => {});

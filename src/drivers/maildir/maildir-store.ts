@@ -6,15 +6,7 @@ import { readdir, rm, rmdir, stat, writeFile } from "node:fs/promises";
 import { dirname, join, resolve } from "node:path";
 import { DriverError, type Folder, type FolderInfo, type Store, type StoreCaps } from "../driver.js";
 import { closedError, fsError, isErrno } from "./errors.js";
-import {
-  folderDir,
-  INBOX,
-  isMaildir,
-  type Layout,
-  MAILDIR_SUBDIRS,
-  parentNames,
-  scanFolders,
-} from "./folders.js";
+import { folderDir, INBOX, isMaildir, type Layout, MAILDIR_SUBDIRS, scanFolders } from "./folders.js";
 import { ensureDir, FILE_MODE, fsyncDir, isDirectory } from "./fsutil.js";
 import { type MaildirContext, MaildirFolder } from "./maildir-folder.js";
 
@@ -95,10 +87,9 @@ class MaildirStore implements Store {
   async createFolder(name: string): Promise<void> {
     this.#ctx.checkOpen();
     folderDir(this.#root, this.#layout, name); // refuses a bad name under its own spelling
-    const targets = [...parentNames(name), name].filter((n) => n !== INBOX);
-    const dirs = targets.map((n) => folderDir(this.#root, this.#layout, n));
-    if (name === INBOX) dirs.push(this.#root);
-    for (const dir of dirs) await this.#makeMaildir(dir);
+    // Only the folder itself: a parent made a folder here would be a folder the other side lacks
+    // (IMAP servers keep such parents as \Noselect), and the next run would copy it back.
+    await this.#makeMaildir(name === INBOX ? this.#root : folderDir(this.#root, this.#layout, name));
   }
 
   async #makeMaildir(dir: string): Promise<void> {
