@@ -2,10 +2,12 @@
 // npm run bench — times tandem (and mbsync, when installed) against a private Dovecot.
 //
 //   node scripts/bench/run.mjs [--messages N] [--folders F] [--runs R] [--json FILE]
-//                              [--tool tandem|mbsync|both] [--seed S] [--timeout SEC] [--keep]
+//                              [--tool tandem|mbsync|both] [--seed S] [--timeout SEC] [--dir D] [--keep]
 //
 // Every option can also come from the environment: BENCH_MESSAGES, BENCH_FOLDERS, BENCH_RUNS,
-// BENCH_JSON, BENCH_TOOL, BENCH_SEED, BENCH_TIMEOUT, BENCH_KEEP=1 (the command line wins).
+// BENCH_JSON, BENCH_TOOL, BENCH_SEED, BENCH_TIMEOUT, BENCH_DIR, BENCH_KEEP=1 (the command line wins).
+// --dir names where the working directory (Dovecot, corpus, local Maildirs) is made, default the
+// system temp dir: on a tmpfs (--dir /dev/shm) the disk's fsync latency drops out of the times.
 //
 // Each tool gets its own Dovecot user holding an identical corpus and its own local Maildir++
 // tree, so the changes made for one never reach the other. Phases, each run R times:
@@ -42,7 +44,7 @@ const TANDEM_BIN = path.join(root, "dist", "tandem");
 const MAXAGE_DAYS = 30;
 
 const USAGE = `usage: node scripts/bench/run.mjs [--messages N] [--folders F] [--runs R] [--json FILE]
-                                  [--tool tandem|mbsync|both] [--seed S] [--timeout SEC] [--keep]`;
+                                  [--tool tandem|mbsync|both] [--seed S] [--timeout SEC] [--dir D] [--keep]`;
 
 function parseOptions(argv, env) {
   const o = {
@@ -53,6 +55,7 @@ function parseOptions(argv, env) {
     tool: env.BENCH_TOOL ?? "both",
     seed: Number(env.BENCH_SEED ?? 20_240_601),
     timeout: Number(env.BENCH_TIMEOUT ?? 1800),
+    dir: env.BENCH_DIR || os.tmpdir(),
     keep: env.BENCH_KEEP === "1" || env.BENCH_KEEP === "true",
   };
   for (let i = 0; i < argv.length; i++) {
@@ -78,6 +81,9 @@ function parseOptions(argv, env) {
         break;
       case "--json":
         o.json = next();
+        break;
+      case "--dir":
+        o.dir = next();
         break;
       case "--tool":
         o.tool = next();
@@ -192,6 +198,8 @@ function table(result) {
       "tandem peak RSS MB",
       "mbsync peak RSS MB",
       "correct",
+      "tandem CPU s",
+      "mbsync CPU s",
     ],
   ];
   for (const p of result.phases) {
@@ -208,6 +216,8 @@ function table(result) {
       fmt(t?.peakRssMB, 0),
       fmt(m?.peakRssMB, 0),
       correct,
+      fmt(t?.medianCpuSeconds),
+      fmt(m?.medianCpuSeconds),
     ]);
   }
   const widths = rows[0].map((_, c) => Math.max(...rows.map((r) => r[c].length)));
@@ -235,7 +245,7 @@ async function main() {
   if (!existsSync("/usr/bin/time"))
     notes.push("peak RSS from polling /proc/<pid>/status (install `time` for ru_maxrss)");
 
-  const benchDir = await mkdtemp(path.join(os.tmpdir(), "tandem-bench-"));
+  const benchDir = await mkdtemp(path.join(path.resolve(o.dir), "tandem-bench-"));
   // Dovecot's unprivileged processes must reach the instance and the homes inside it.
   await chmod(benchDir, 0o755);
   const home = path.join(benchDir, "home");
@@ -296,7 +306,14 @@ async function main() {
     const result = {
       version: 1,
       date: new Date(now).toISOString(),
-      params: { messages: o.messages, folders: o.folders, runs: o.runs, seed: o.seed, tools: toolNames },
+      params: {
+        messages: o.messages,
+        folders: o.folders,
+        runs: o.runs,
+        seed: o.seed,
+        tools: toolNames,
+        dir: benchDir,
+      },
       host: {
         cpus: os.cpus().length,
         cpuModel: os.cpus()[0]?.model ?? "",
@@ -362,6 +379,7 @@ async function main() {
           const ok = r.code === 0 && !r.timedOut;
           const rec = {
             wallSeconds: r.wallSeconds,
+            cpuSeconds: r.cpuSeconds,
             maxRssMB: r.maxRssMB,
             exitCode: r.code,
             signal: r.signal,
@@ -379,7 +397,8 @@ async function main() {
           e.correct &&= check.ok && ok;
           e.allRunsOk &&= ok;
           log(
-            `phase ${phase.id} run ${run + 1}/${o.runs} ${t.name.padEnd(6)} ${r.wallSeconds.toFixed(2)} s, ` +
+            `phase ${phase.id} run ${run + 1}/${o.runs} ${t.name.padEnd(6)} ${r.wallSeconds.toFixed(2)} s ` +
+              `(CPU ${fmt(r.cpuSeconds)} s), ` +
               `${r.maxRssMB.toFixed(0)} MB, exit ${r.timedOut ? "timeout" : (r.code ?? r.signal)}, ` +
               `${check.localCount}/${check.serverCount} messages, ${check.ok ? "correct" : "NOT CORRECT"}`,
           );
@@ -388,7 +407,9 @@ async function main() {
         }
       }
       for (const e of Object.values(entry.tools)) {
-        e.medianSeconds = median(e.runs.filter((r) => r.ok).map((r) => r.wallSeconds));
+        const good = e.runs.filter((r) => r.ok);
+        e.medianSeconds = median(good.map((r) => r.wallSeconds));
+        e.medianCpuSeconds = median(good.filter((r) => r.cpuSeconds != null).map((r) => r.cpuSeconds));
         e.peakRssMB = Math.max(...e.runs.map((r) => r.maxRssMB));
         if (!e.correct) result.ok = false;
       }
@@ -404,6 +425,9 @@ async function main() {
         `median of ${o.runs} run(s); ${result.versions.tandem ?? ""}${version ? `; mbsync ${version.text}` : ""}\n\n`,
     );
     process.stdout.write(`${table(result)}\n\n`);
+    process.stdout.write(
+      "CPU s: median user+system CPU time of the same runs (the rest of the wall time is waiting: disk, server)\n",
+    );
     if (result.startup)
       process.stdout.write(`dist/tandem --version: median ${fmt(result.startup.medianSeconds, 3)} s of 10\n`);
     for (const n of notes) process.stdout.write(`note: ${n}\n`);

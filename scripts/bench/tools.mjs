@@ -105,11 +105,23 @@ function vmHWM(pid) {
   }
 }
 
+/** user + system CPU seconds of a live process so far (clock ticks are 1/100 s on Linux). */
+function cpuSoFar(pid) {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, "utf8");
+    const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
+    return (Number(fields[11]) + Number(fields[12])) / 100;
+  } catch {
+    return undefined;
+  }
+}
+
 /**
- * Runs `cmd args` to its end. Wall time is measured here; the peak RSS comes from `/usr/bin/time`
- * (the child's ru_maxrss) when it is installed, else from polling the child's VmHWM (a high-water
- * mark, so only growth in the last few milliseconds can be missed).
- * Resolves to { code, signal, wallSeconds, maxRssMB, rssSource, stdout, stderr, timedOut }.
+ * Runs `cmd args` to its end. Wall time is measured here; peak RSS and CPU time come from
+ * `/usr/bin/time` (the child's rusage) when it is installed, else from polling /proc: VmHWM is a
+ * high-water mark, so only growth in the last few milliseconds can be missed; CPU time misses the
+ * last poll interval.
+ * Resolves to { code, signal, wallSeconds, cpuSeconds, maxRssMB, rssSource, stdout, stderr, timedOut }.
  */
 export function timedRun(cmd, args, { env, cwd, timeoutMs, tmpDir }) {
   const useTime = existsSync(TIME_BIN);
@@ -117,7 +129,7 @@ export function timedRun(cmd, args, { env, cwd, timeoutMs, tmpDir }) {
     tmpDir,
     `rss-${process.pid}-${Date.now()}-${Math.random().toString(36).slice(2)}`,
   );
-  const argv = useTime ? [TIME_BIN, "-f", "%M", "-o", rssFile, cmd, ...args] : [cmd, ...args];
+  const argv = useTime ? [TIME_BIN, "-f", "%M %U %S", "-o", rssFile, cmd, ...args] : [cmd, ...args];
   return new Promise((resolve, reject) => {
     const t0 = process.hrtime.bigint();
     const child = spawn(argv[0], argv.slice(1), {
@@ -129,10 +141,16 @@ export function timedRun(cmd, args, { env, cwd, timeoutMs, tmpDir }) {
     let stdout = "";
     let stderr = "";
     let peakKB = 0;
+    let cpuSeconds = null;
     let timedOut = false;
     child.stdout.setEncoding("utf8").on("data", (s) => (stdout += s));
     child.stderr.setEncoding("utf8").on("data", (s) => (stderr += s));
-    const poll = useTime ? undefined : setInterval(() => (peakKB = Math.max(peakKB, vmHWM(child.pid))), 10);
+    const poll = useTime
+      ? undefined
+      : setInterval(() => {
+          peakKB = Math.max(peakKB, vmHWM(child.pid));
+          cpuSeconds = cpuSoFar(child.pid) ?? cpuSeconds;
+        }, 10);
     const timer = setTimeout(() => {
       timedOut = true;
       try {
@@ -156,7 +174,9 @@ export function timedRun(cmd, args, { env, cwd, timeoutMs, tmpDir }) {
           const text = readFileSync(rssFile, "utf8");
           // time(1) prints "Command exited with non-zero status N" before the format when it fails.
           const lines = text.trim().split("\n");
-          peakKB = Number(lines[lines.length - 1]) || 0;
+          const [kb, user, sys] = (lines[lines.length - 1] ?? "").split(" ").map(Number);
+          peakKB = kb || 0;
+          cpuSeconds = Number.isFinite(user) && Number.isFinite(sys) ? user + sys : null;
         } catch {}
         await rm(rssFile, { force: true });
       }
@@ -164,6 +184,7 @@ export function timedRun(cmd, args, { env, cwd, timeoutMs, tmpDir }) {
         code,
         signal,
         wallSeconds,
+        cpuSeconds,
         maxRssMB: peakKB / 1024,
         rssSource: useTime ? "time" : "proc",
         stdout,
