@@ -15,6 +15,7 @@ export async function matchByContent(
   right: Folder,
   leftNew: readonly MessageMeta[],
   rightNew: readonly MessageMeta[],
+  opts: { trustMessageId?: boolean } = {},
 ): Promise<ContentMatch[]> {
   if (leftNew.length === 0 || rightNew.length === 0) return [];
   const lIds = await messageIds(left, leftNew);
@@ -38,12 +39,20 @@ export async function matchByContent(
   };
   const taken = new Set<string>();
   const out: ContentMatch[] = [];
+  const leftCount = new Map<string, number>();
+  for (const id of lIds.values()) leftCount.set(id, (leftCount.get(id) ?? 0) + 1);
   for (const l of leftNew) {
     const id = lIds.get(l.key) ?? "";
     const candidates = (byId.get(id) ?? []).filter(
       (r) => !taken.has(r.key) && (id !== "" || Math.abs(r.date - l.date) <= 2000),
     );
     if (candidates.length === 0) continue;
+    if (opts.trustMessageId && id !== "" && candidates.length === 1 && leftCount.get(id) === 1) {
+      // Resync: a Message-ID found once on each side pairs without downloading either body.
+      taken.add(candidates[0]!.key);
+      out.push({ left: l, right: candidates[0]!, digest: "" });
+      continue;
+    }
     const ld = await digestFor(left, "l", l);
     for (const r of candidates) {
       if ((await digestFor(right, "r", r)) === ld) {

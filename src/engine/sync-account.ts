@@ -5,7 +5,7 @@ import type { Conflict, Resolution } from "../model/plan.js";
 import { type AccountReport, type FolderReport, newFolderReport } from "../model/report.js";
 import type { Side } from "../model/types.js";
 import { lockAccount } from "../state/lock.js";
-import { SideState } from "../state/side-state.js";
+import { SideState, StateError } from "../state/side-state.js";
 import { writeStatus } from "../state/status-file.js";
 import { canonicalFolder, FolderNames, folderMatcher } from "./folder-map.js";
 import { listAll } from "./listing.js";
@@ -40,15 +40,21 @@ export interface RunOptions {
 }
 
 export async function runAccount(account: AccountConfig, opts: RunOptions): Promise<AccountReport> {
-  const report: AccountReport = { account: account.name, dryRun: opts.dryRun, folders: [], exitCode: 0 };
+  const report: AccountReport = {
+    account: account.name,
+    dryRun: opts.dryRun,
+    folders: [],
+    notes: [],
+    exitCode: 0,
+  };
   const dir = join(account.stateDir, account.name);
   const lock = opts.dryRun ? undefined : lockAccount(dir, account.name);
   const stores: Partial<Record<Side, Store>> = {};
   const states: Partial<Record<Side, SideState>> = {};
   try {
     const readOnly = opts.dryRun || opts.verifyOnly === true;
-    states.left = await SideState.open(dir, "left", { readOnly });
-    states.right = await SideState.open(dir, "right", { readOnly });
+    states.left = await openState(dir, "left", readOnly, opts, report);
+    states.right = await openState(dir, "right", readOnly, opts, report);
     const [l, r] = await Promise.all([opts.openStore("left"), opts.openStore("right")]);
     stores.left = l;
     stores.right = r;
@@ -76,6 +82,24 @@ export async function runAccount(account: AccountConfig, opts: RunOptions): Prom
   }
   report.exitCode = exitCodeFor(report);
   return report;
+}
+
+/** Opens a side's state; with --resync, a damaged one is moved aside and rebuilt from both sides. */
+async function openState(
+  dir: string,
+  side: Side,
+  readOnly: boolean,
+  opts: RunOptions,
+  report: AccountReport,
+): Promise<SideState> {
+  try {
+    return await SideState.open(dir, side, { readOnly });
+  } catch (err) {
+    if (!(err instanceof StateError) || !opts.resync || readOnly) throw err;
+    const aside = SideState.moveAside(dir, side, opts.now);
+    report.notes.push(`${err.message.split(":")[0]}: moved aside to ${aside}; rebuilding from both sides`);
+    return await SideState.open(dir, side);
+  }
 }
 
 async function syncFolders(
@@ -243,6 +267,7 @@ async function syncOne(
         maxDelete: account.maxDelete,
         force: opts.force,
         dryRun: opts.dryRun,
+        resync: opts.resync,
         report: fr,
         keywords: stores.left.caps.keywords && stores.right.caps.keywords,
         incremental: {

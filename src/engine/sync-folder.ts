@@ -29,6 +29,8 @@ export interface FolderJob {
   maxDelete: number;
   force: boolean;
   dryRun: boolean;
+  /** Re-pairing after the state was forgotten: a Message-ID unique on both sides is evidence enough. */
+  resync?: boolean;
   report: FolderReport;
   /** Both stores can keep keywords (default true). */
   keywords?: boolean;
@@ -96,7 +98,9 @@ export async function syncFolder(job: FolderJob): Promise<FolderOutcome> {
   };
   const left = detectChanges(rows.left, listing.left.values(), job.minDate);
   const right = detectChanges(rows.right, listing.right.values(), job.minDate);
-  const matches = await matchByContent(handles.left, handles.right, left.added, right.added);
+  const matches = await matchByContent(handles.left, handles.right, left.added, right.added, {
+    trustMessageId: job.resync === true,
+  });
 
   // Policy `ask` needs the user's answers, but reconciliation is pure: plan once to find the
   // conflicts, ask, then plan again with the answers.

@@ -54,6 +54,8 @@ export interface AccountReport {
   account: string;
   dryRun: boolean;
   folders: FolderReport[];
+  /** Things worth saying that are not failures (a damaged state moved aside, ...). */
+  notes: string[];
   /** Account-wide failure (connection, authentication, state), if the run could not finish. */
   failure?: string;
   exitCode: number;

@@ -2,10 +2,12 @@ import {
   closeSync,
   existsSync,
   fsyncSync,
+  linkSync,
   mkdirSync,
   openSync,
   readFileSync,
   renameSync,
+  rmSync,
   writeSync,
 } from "node:fs";
 import { join } from "node:path";
@@ -73,6 +75,15 @@ export class SideState {
     readonly readOnly: boolean,
   ) {}
 
+  /** Moves a damaged state (and its journal) aside, so that a resync can start afresh. Returns the new name. */
+  static moveAside(dir: string, side: Side, now: number): string {
+    const file = join(dir, `${side}.db`);
+    const aside = `${file}.damaged-${new Date(now).toISOString().replace(/[:.]/g, "-")}`;
+    renameSync(file, aside);
+    rmSync(join(dir, `${side}.journal`), { force: true });
+    return aside;
+  }
+
   /** Opens (or creates) `<dir>/<side>.db`, replaying its journal. A damaged or foreign file is refused. */
   static async open(dir: string, side: Side, opts: { readOnly?: boolean } = {}): Promise<SideState> {
     const readOnly = opts.readOnly ?? false;
@@ -85,7 +96,7 @@ export class SideState {
       const bytes = readFileSync(file);
       if (bytes.length < 100 || bytes.subarray(0, 16).toString("latin1") !== "SQLite format 3\u0000") {
         throw new StateError(
-          `State file ${file} is damaged (not a SQLite database): move it aside and run \`tandem sync --resync\``,
+          `State file ${file} is damaged (not a SQLite database): a copy of the last good state may be at ${file}.bak; run \`tandem sync --resync\` to move it aside and rebuild the state from both sides`,
           file,
         );
       }
@@ -94,7 +105,7 @@ export class SideState {
         db.exec("PRAGMA quick_check");
       } catch (err) {
         throw new StateError(
-          `State file ${file} is damaged (${(err as Error).message}): move it aside and run \`tandem sync --resync\``,
+          `State file ${file} is damaged (${(err as Error).message}): a copy of the last good state may be at ${file}.bak; run \`tandem sync --resync\` to move it aside and rebuild the state from both sides`,
           file,
         );
       }
@@ -253,6 +264,14 @@ export class SideState {
       fsyncSync(fd);
     } finally {
       closeSync(fd);
+    }
+    // Keep the last good state beside the new one (a hard link: atomic, no copy), for a damaged file.
+    const bak = `${this.file}.bak`;
+    rmSync(bak, { force: true });
+    try {
+      linkSync(this.file, bak);
+    } catch {
+      // First save, or a filesystem without hard links: no backup this time.
     }
     renameSync(tmp, this.file);
     fsyncDir(this.file);

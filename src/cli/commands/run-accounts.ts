@@ -82,7 +82,7 @@ export function summarize(r: AccountReport, verbose: boolean): string {
     : r.dryRun
       ? `${r.account}: dry run, nothing written (${total} folder(s))`
       : `${r.account}: ${verified} of ${total} folder(s) verified`;
-  return `${[head, ...lines].join("\n")}\n`;
+  return `${[head, ...r.notes.map((n) => `  note: ${n}`), ...lines].join("\n")}\n`;
 }
 
 /** Asks the user to settle a conflict on the terminal (policy `ask`). */
