@@ -4,7 +4,7 @@ import { DriverError, type Folder, type Store } from "../drivers/driver.js";
 import type { Conflict, Resolution } from "../model/plan.js";
 import { type AccountReport, type FolderReport, newFolderReport } from "../model/report.js";
 import type { Side } from "../model/types.js";
-import { lockAccount } from "../state/lock.js";
+import { type AccountLock, lockAccount } from "../state/lock.js";
 import { SideState, StateError } from "../state/side-state.js";
 import { writeStatus } from "../state/status-file.js";
 import { canonicalFolder, FolderNames, folderMatcher } from "./folder-map.js";
@@ -48,10 +48,11 @@ export async function runAccount(account: AccountConfig, opts: RunOptions): Prom
     exitCode: 0,
   };
   const dir = join(account.stateDir, account.name);
-  const lock = opts.dryRun ? undefined : lockAccount(dir, account.name);
+  let lock: AccountLock | undefined;
   const stores: Partial<Record<Side, Store>> = {};
   const states: Partial<Record<Side, SideState>> = {};
   try {
+    lock = opts.dryRun ? undefined : lockAccount(dir, account.name);
     const readOnly = opts.dryRun || opts.verifyOnly === true;
     states.left = await openState(dir, "left", readOnly, opts, report);
     states.right = await openState(dir, "right", readOnly, opts, report);

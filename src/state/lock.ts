@@ -1,5 +1,6 @@
 import { closeSync, mkdirSync, openSync, readFileSync, rmSync, writeSync } from "node:fs";
 import { join } from "node:path";
+import { StateError } from "./side-state.js";
 
 /**
  * One run per account (SYNC-MODEL.md step 1). The lock is a file created exclusively, holding the
@@ -22,16 +23,28 @@ export interface AccountLock {
 }
 
 export function lockAccount(dir: string, account: string): AccountLock {
-  mkdirSync(dir, { recursive: true, mode: 0o700 });
   const file = join(dir, "lock");
   for (let attempt = 0; attempt < 3; attempt++) {
     try {
+      mkdirSync(dir, { recursive: true, mode: 0o700 });
       const fd = openSync(file, "wx", 0o600);
-      writeSync(fd, `${process.pid}\n`);
+      try {
+        writeSync(fd, `${process.pid}\n`);
+      } catch (err) {
+        closeSync(fd);
+        rmSync(file, { force: true });
+        throw err;
+      }
       closeSync(fd);
       return { release: () => rmSync(file, { force: true }) };
     } catch (err) {
-      if ((err as NodeJS.ErrnoException).code !== "EEXIST") throw err;
+      const e = err as NodeJS.ErrnoException;
+      if (e.code !== "EEXIST") {
+        throw new StateError(
+          `Cannot take the lock ${file}: ${e.code ?? ""} ${e.message}`.replace("  ", " "),
+          file,
+        );
+      }
     }
     const pid = Number.parseInt(readFileSync(file, "utf8").trim(), 10);
     if (Number.isInteger(pid) && pid > 0 && pid !== process.pid && alive(pid))

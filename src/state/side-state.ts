@@ -249,13 +249,25 @@ export class SideState {
   /** Makes every recorded op durable (journal fsync). */
   flush(): void {
     if (this.readOnly) return;
-    this.journal.flush();
+    try {
+      this.journal.flush();
+    } catch (err) {
+      throw ioFailure(err, "write the state journal", this.file.replace(/\.db$/, ".journal"));
+    }
   }
 
   /** Writes a snapshot atomically (new file, fsync, rename, fsync dir), then empties the journal. */
   save(): void {
     if (this.readOnly) return;
-    this.journal.flush();
+    this.flush();
+    try {
+      this.writeSnapshot();
+    } catch (err) {
+      throw ioFailure(err, "save the state file", this.file);
+    }
+  }
+
+  private writeSnapshot(): void {
     const bytes = this.db.export();
     const tmp = `${this.file}.tmp`;
     const fd = openSync(tmp, "w", 0o600);
@@ -379,6 +391,23 @@ function checkIdentity(db: Database, file: string, side: Side): void {
   if (storedSide !== side)
     throw new StateError(`State file ${file} belongs to side ${String(storedSide)}, not ${side}`, file);
   // Forward migrations go here, one `if (version < N)` block per schema bump.
+}
+
+/** A filesystem failure of the state (disk full, I/O error) as a StateError that names the file. */
+function ioFailure(err: unknown, what: string, file: string): StateError {
+  const e = err as NodeJS.ErrnoException;
+  const why =
+    e.code === "ENOSPC"
+      ? "no space left on device (ENOSPC)"
+      : e.code === "EDQUOT"
+        ? "disk quota exceeded (EDQUOT)"
+        : e.code
+          ? `${e.code}: ${e.message}`
+          : String(err);
+  return new StateError(
+    `Cannot ${what} ${file}: ${why}; the previous state is kept, run again once this is fixed`,
+    file,
+  );
 }
 
 function fsyncDir(file: string): void {

@@ -8,7 +8,16 @@ export interface StatusFile {
   report: AccountReport;
 }
 
+/** Best effort: the status is a summary for `tandem status`, never worth failing a run for. */
 export function writeStatus(dir: string, status: StatusFile): void {
+  try {
+    writeStatusFile(dir, status);
+  } catch {
+    // Disk full or similar: the states were saved; the summary just stays at the last run.
+  }
+}
+
+function writeStatusFile(dir: string, status: StatusFile): void {
   const file = join(dir, "status.json");
   const tmp = `${file}.tmp`;
   const fd = openSync(tmp, "w", 0o600);
