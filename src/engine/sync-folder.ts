@@ -1,5 +1,5 @@
 import type { Folder } from "../drivers/driver.js";
-import { type Conflict, type Plan, planSize, type Resolution } from "../model/plan.js";
+import { type Conflict, type ContentMatch, type Plan, planSize, type Resolution } from "../model/plan.js";
 import type { FolderReport } from "../model/report.js";
 import type { MessageMeta, Side } from "../model/types.js";
 import type { SideState, StateRow } from "../state/side-state.js";
@@ -101,6 +101,7 @@ export async function syncFolder(job: FolderJob): Promise<FolderOutcome> {
   const matches = await matchByContent(handles.left, handles.right, left.added, right.added, {
     trustMessageId: job.resync === true,
   });
+  noteInterruptedCopies(job, matches);
 
   // Policy `ask` needs the user's answers, but reconciliation is pure: plan once to find the
   // conflicts, ask, then plan again with the answers.
@@ -148,9 +149,13 @@ export async function syncFolder(job: FolderJob): Promise<FolderOutcome> {
     report,
     onProgress: job.onProgress ? (done) => job.onProgress?.(done, total) : undefined,
   });
+  const settled = plan.conflicts.length === 0 && report.errors.length === 0;
+  if (settled) {
+    for (const side of ["left", "right"] as const)
+      for (const i of states[side].intents(names[side])) states[side].deleteIntent(names[side], i.pairId);
+  }
   // The marker may advance only when every change up to it was carried out: a held conflict or a
   // failed write must be seen again by the next run, which an incremental listing would skip.
-  const settled = plan.conflicts.length === 0 && report.errors.length === 0;
   for (const side of ["left", "right"] as const) {
     const h = handles[side];
     states[side].putFolder({
@@ -166,6 +171,26 @@ export async function syncFolder(job: FolderJob): Promise<FolderOutcome> {
   // Nothing was written and both sides were listed in full this run: that listing is as fresh as
   // a second one would be, so verification may use it instead of listing again.
   return { plan, held, stopped: false, listing: quiet && fullListing ? listing : undefined };
+}
+
+/**
+ * Intents are written before every copy (apply.ts). One still open here belongs to a copy an
+ * interrupted run started: if content matching paired its source with a new message on the
+ * target, that message is the copy, found again instead of made twice. Reported, then cleared.
+ */
+function noteInterruptedCopies(job: FolderJob, matches: readonly ContentMatch[]): void {
+  const matched: Record<Side, Set<string>> = {
+    left: new Set(matches.map((m) => m.left.key)),
+    right: new Set(matches.map((m) => m.right.key)),
+  };
+  for (const to of ["left", "right"] as const) {
+    const from = to === "left" ? "right" : "left";
+    let found = 0;
+    for (const intent of job.states[to].intents(job.names[to]))
+      if (matched[from].has(intent.sourceKey)) found++;
+    if (found > 0)
+      job.report.mended.push(`found ${found} copy(ies) to ${to} that an interrupted run had made`);
+  }
 }
 
 /**

@@ -139,3 +139,23 @@ describe("verify finds planted drift, exactly", () => {
     }
   });
 });
+
+describe("interrupted copies", () => {
+  it("a copy cut off after its append is found again by its intent and content, not made twice", async () => {
+    const w = makeWorld();
+    try {
+      change(w.roots.left, "nA nB nC");
+      const cut = await sync(w, { counter: new FaultCounter({ at: 1, when: "after" }) });
+      expect(cut.exitCode).toBe(EXIT.failure);
+      const resumed = await sync(w);
+      expect(resumed.exitCode).toBe(EXIT.ok);
+      expect(resumed.folders[0]?.mended.join(" ")).toMatch(
+        /found [1-3] copy\(ies\) to right that an interrupted run had made/,
+      );
+      expect(show(w.roots.right)).toBe("A B C");
+      expect(work(await sync(w))).toBe(0);
+    } finally {
+      w.cleanup();
+    }
+  });
+});
