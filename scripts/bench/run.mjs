@@ -22,7 +22,7 @@
 
 import { spawnSync } from "node:child_process";
 import { existsSync } from "node:fs";
-import { chmod, mkdir, mkdtemp, rm, writeFile } from "node:fs/promises";
+import { chmod, copyFile, mkdir, mkdtemp, rm, writeFile } from "node:fs/promises";
 import * as os from "node:os";
 import * as path from "node:path";
 import { fileURLToPath } from "node:url";
@@ -40,7 +40,10 @@ import {
 } from "./tools.mjs";
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "../..");
-const TANDEM_BIN = path.join(root, "dist", "tandem");
+const DIST_TANDEM = path.join(root, "dist", "tandem");
+// The binary under test is copied into the working directory first, so that a rebuild of dist/
+// while the benchmark runs (the working tree is shared) cannot swap or remove it half way.
+let TANDEM_BIN = DIST_TANDEM;
 const MAXAGE_DAYS = 30;
 
 const USAGE = `usage: node scripts/bench/run.mjs [--messages N] [--folders F] [--runs R] [--json FILE]
@@ -233,8 +236,8 @@ async function main() {
   const wanted = o.tool === "both" ? ["tandem", "mbsync"] : [o.tool];
   const mbsyncBin = findMbsync();
   const notes = [];
-  if (wanted.includes("tandem") && !existsSync(TANDEM_BIN)) {
-    throw new Error(`${path.relative(process.cwd(), TANDEM_BIN)} is missing: run npm run build first`);
+  if (wanted.includes("tandem") && !existsSync(DIST_TANDEM)) {
+    throw new Error(`${path.relative(process.cwd(), DIST_TANDEM)} is missing: run npm run build first`);
   }
   if (wanted.includes("mbsync") && !mbsyncBin) {
     if (o.tool === "mbsync") throw new Error("mbsync is not installed (Debian package isync)");
@@ -250,6 +253,12 @@ async function main() {
   await chmod(benchDir, 0o755);
   const home = path.join(benchDir, "home");
   await mkdir(home, { recursive: true });
+  if (toolNames.includes("tandem")) {
+    TANDEM_BIN = path.join(benchDir, "bin", "tandem");
+    await mkdir(path.dirname(TANDEM_BIN), { recursive: true });
+    await copyFile(DIST_TANDEM, TANDEM_BIN);
+    await chmod(TANDEM_BIN, 0o755);
+  }
   const env = { PATH: process.env.PATH ?? "/usr/bin:/bin", HOME: home, LANG: "C.UTF-8" };
   let server;
   const onSignal = () => process.exit(130);
