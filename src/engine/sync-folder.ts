@@ -1,5 +1,5 @@
 import type { Folder } from "../drivers/driver.js";
-import { type Conflict, type ContentMatch, type Plan, planSize, type Resolution } from "../model/plan.js";
+import type { Conflict, ContentMatch, Plan, Resolution } from "../model/plan.js";
 import type { FolderReport } from "../model/report.js";
 import type { MessageMeta, Side } from "../model/types.js";
 import type { SideState, StateRow } from "../state/side-state.js";
@@ -45,8 +45,8 @@ export interface FolderOutcome {
   held: Set<string>;
   /** The folder was stopped before any write. */
   stopped: boolean;
-  /** Both sides' full listing of this run, when nothing was written: verification may reuse it. */
-  listing?: Record<Side, Map<string, MessageMeta>>;
+  /** Per side, a full listing of this run made after its last write: verification may reuse it. */
+  listing?: Partial<Record<Side, Map<string, MessageMeta>>>;
 }
 
 export async function syncFolder(job: FolderJob): Promise<FolderOutcome> {
@@ -71,7 +71,7 @@ export async function syncFolder(job: FolderJob): Promise<FolderOutcome> {
     left: leftList.listing,
     right: rightList.listing,
   };
-  const fullListing = leftList.full && rightList.full;
+  const full: Record<Side, boolean> = { left: leftList.full, right: rightList.full };
   const pre = await precheck({
     folder: names,
     handles,
@@ -134,7 +134,10 @@ export async function syncFolder(job: FolderJob): Promise<FolderOutcome> {
     return { ...empty, plan };
   }
   if (job.dryRun) return { plan, held, stopped: false };
-  const quiet = planSize(plan) === 0 && pre.mended.length === 0;
+  const written: Record<Side, boolean> = { left: false, right: false };
+  for (const c of plan.copies) written[c.from === "left" ? "right" : "left"] = true;
+  for (const f of plan.flags) written[f.side] = true;
+  for (const r of plan.removals) written[r.side] = true;
 
   const total = plan.copies.length;
   await applyPlan(plan, {
@@ -168,9 +171,12 @@ export async function syncFolder(job: FolderJob): Promise<FolderOutcome> {
     });
     states[side].flush();
   }
-  // Nothing was written and both sides were listed in full this run: that listing is as fresh as
-  // a second one would be, so verification may use it instead of listing again.
-  return { plan, held, stopped: false, listing: quiet && fullListing ? listing : undefined };
+  // A side listed in full this run and not written since: that listing is as fresh as a second
+  // one would be, so verification uses it instead of listing that side again.
+  const reuse: Partial<Record<Side, Map<string, MessageMeta>>> = {};
+  for (const side of ["left", "right"] as const)
+    if (full[side] && !written[side]) reuse[side] = listing[side];
+  return { plan, held, stopped: false, listing: reuse };
 }
 
 /**

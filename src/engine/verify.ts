@@ -20,17 +20,16 @@ export interface VerifyInput {
   skipPairs?: ReadonlySet<string>;
   /** Also compare contents with the recorded digests. */
   deep?: boolean;
-  /** A full listing of both sides made this run after the last write; listed afresh when absent. */
-  listing?: Record<Side, Map<string, MessageMeta>>;
+  /** Per side, a full listing made this run after that side's last write; listed afresh when absent. */
+  listing?: Partial<Record<Side, Map<string, MessageMeta>>>;
 }
 
 export async function verifyFolder(input: VerifyInput): Promise<Drift[]> {
-  const [left, right] = input.listing
-    ? [new Map(input.listing.left), new Map(input.listing.right)]
-    : await Promise.all([
-        listAll(input.handles.left, input.minDate),
-        listAll(input.handles.right, input.minDate),
-      ]);
+  const fresh = (side: Side) => {
+    const reuse = input.listing?.[side];
+    return reuse ? Promise.resolve(new Map(reuse)) : listAll(input.handles[side], input.minDate);
+  };
+  const [left, right] = await Promise.all([fresh("left"), fresh("right")]);
   const listing: Record<Side, Map<string, MessageMeta>> = { left, right };
   const drift: Drift[] = [];
   const skip = input.skipPairs ?? new Set<string>();

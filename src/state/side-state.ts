@@ -114,6 +114,11 @@ export class SideState {
       db = new SQL.Database();
       createSchema(db, side);
     }
+    // sql.js keeps the database in an in-memory file: durability comes from our journal and the
+    // atomic snapshot, so SQLite's own rollback journal and syncs would only cost time.
+    db.exec(
+      "PRAGMA journal_mode = MEMORY; PRAGMA synchronous = OFF; PRAGMA temp_store = MEMORY; PRAGMA cache_size = -16384",
+    );
     const state = new SideState(db, new Journal(journalFile), file, side, readOnly);
     let replay: ReturnType<typeof Journal.read>;
     try {
@@ -248,6 +253,7 @@ export class SideState {
 
   /** Makes every recorded op durable (journal fsync). */
   flush(): void {
+    this.commit();
     if (this.readOnly) return;
     try {
       this.journal.flush();
@@ -291,15 +297,30 @@ export class SideState {
   }
 
   close(): void {
+    // Unflushed writes were never confirmed: they are dropped with the database.
+    this.inTransaction = false;
     this.journal.close();
     for (const st of this.statements.values()) st.free();
     this.statements.clear();
     this.db.close();
   }
 
+  /** Writes between two flushes share one SQLite transaction: one commit per batch, not per row. */
+  private inTransaction = false;
+
   private record(op: JournalOp): void {
+    if (!this.inTransaction) {
+      this.db.exec("BEGIN");
+      this.inTransaction = true;
+    }
     this.applyOp(op);
     this.journal.add(op);
+  }
+
+  private commit(): void {
+    if (!this.inTransaction) return;
+    this.db.exec("COMMIT");
+    this.inTransaction = false;
   }
 
   private readonly statements = new Map<string, Statement>();

@@ -4,14 +4,16 @@
 // remain.
 import type { ImapFlow } from "imapflow";
 import { DriverError } from "../driver.js";
-import { crlfSize, messageIdOf } from "./message-utils.js";
 import { compactUidSet } from "./uid-set.js";
 
 export interface AppendLookup {
   folder: string;
   /** Lowest UID the new message can have. */
   floor: number;
-  body: Buffer;
+  /** The Message-ID of the appended message, if its header has one. */
+  messageId: string | undefined;
+  /** Its size as the server counts it (RFC822.SIZE: bare LFs count as CRLF). */
+  size: number;
   /** The INTERNALDATE sent with APPEND (whole seconds). */
   date: Date;
   /** UIDs known to be other appends of this session. */
@@ -19,7 +21,7 @@ export interface AppendLookup {
 }
 
 export async function findAppendedUid(client: ImapFlow, q: AppendLookup): Promise<number> {
-  const messageId = messageIdOf(q.body);
+  const messageId = q.messageId;
   const query = messageId
     ? { uid: `${q.floor}:*`, header: { "Message-ID": messageId } }
     : { uid: `${q.floor}:*` };
@@ -32,7 +34,7 @@ export async function findAppendedUid(client: ImapFlow, q: AppendLookup): Promis
   }
   // `n:*` always matches the highest UID, even below n.
   const candidates = found.filter((u) => u >= q.floor && !q.exclude.has(u));
-  const size = crlfSize(q.body);
+  const size = q.size;
   const second = Math.floor(q.date.getTime() / 1000);
   const matches: number[] = [];
   if (candidates.length) {

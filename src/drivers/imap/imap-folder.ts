@@ -1,25 +1,44 @@
-// One selected IMAP mailbox as a Folder. Every call takes imapflow's mailbox lock, re-selects the
-// mailbox if another one was selected meanwhile, and refuses to act if UIDVALIDITY changed.
+// One selected IMAP mailbox as a Folder. Listing, reading and appending go over the store's lean
+// connection (an EXAMINE pipelined in front of every command, UIDVALIDITY checked each time); the
+// rest takes imapflow's mailbox lock, re-selects the mailbox if another one was selected
+// meanwhile, and refuses to act if UIDVALIDITY changed.
 import type { FetchMessageObject, ImapFlow, MailboxObject } from "imapflow";
-import type { Flag, MessageMeta } from "../../model/types.js";
+import { type Flag, type MessageMeta, normalizeFlags } from "../../model/types.js";
 import {
   type AppendInput,
   type ChangeListing,
   DriverError,
+  type ErrorScope,
   type Folder,
   type FolderMarker,
   type ListOptions,
 } from "../driver.js";
 import { findAppendedUid } from "./append-lookup.js";
-import { commandError } from "./errors.js";
 import type { StoreContext } from "./imap-store.js";
+import type { LeanClient } from "./lean/client.js";
+import {
+  appendStream,
+  BodyProbe,
+  Feed,
+  inOrder,
+  type Selected,
+  sinceCriteria,
+  startExamine,
+  startFetchBodies,
+  startFetchMetas,
+  startFetchStream,
+  startSearch,
+} from "./lean/ops.js";
+import { type FetchRow, listingFlags } from "./lean/parse.js";
 import { collectBody, sendableFlags, toMeta } from "./message-utils.js";
 import { chunkedUidSets, makeKey, uidOfKey } from "./uid-set.js";
 
 const LIST_QUERY = { uid: true, flags: true, size: true, internalDate: true } as const;
 const DAY_MS = 24 * 3600 * 1000;
-/** Chunk size of a streamed read: one FETCH BODY.PEEK[]<offset.length> per chunk. */
-const READ_CHUNK = 1024 * 1024;
+/** Bytes of a streamed read queued for a slow consumer before the socket is paused. */
+const READ_QUEUE = 2 * 1024 * 1024;
+/** Bytes of readMany's whole messages queued before the socket is paused. */
+const MANY_QUEUE = 8 * 1024 * 1024;
 
 export class ImapFolder implements Folder {
   readonly name: string;
@@ -63,6 +82,56 @@ export class ImapFolder implements Folder {
     return this.keywords ? sendable : sendable.filter((f) => f.startsWith("\\"));
   }
 
+  /** Runs `fn` with the lean connection held; failures become DriverErrors. */
+  private async withLean<T>(what: string, scope: ErrorScope, fn: (c: LeanClient) => Promise<T>): Promise<T> {
+    const lease = await this.store.leanAcquire();
+    try {
+      return await fn(lease.client);
+    } catch (err) {
+      throw this.store.leanError(err, `${what} in "${this.name}"`, scope);
+    } finally {
+      lease.release();
+    }
+  }
+
+  /** EXAMINE on the lean connection, failing unless UIDVALIDITY is still this folder's. */
+  private examine(c: LeanClient, what: string): Promise<Selected> {
+    return startExamine(c, this.path).then(
+      (sel) => {
+        if (sel.uidValidity !== this.identity) {
+          throw new DriverError(
+            `Folder "${this.name}" changed its UIDVALIDITY from ${this.identity} to ${sel.uidValidity ?? "none"} while open: every known key is invalid`,
+            { scope: "folder", code: "EUIDVALIDITY" },
+          );
+        }
+        return sel;
+      },
+      (err: unknown) => {
+        const e = err as { serverResponseCode?: string; responseText?: string; responseStatus?: string };
+        if (
+          e?.serverResponseCode === "NONEXISTENT" ||
+          /doesn.t exist|not exist/i.test(e?.responseText ?? "")
+        ) {
+          throw new DriverError(`Folder "${this.name}" does not exist on the server`, {
+            scope: "folder",
+            code: "ENOFOLDER",
+            cause: err,
+          });
+        }
+        throw this.store.leanError(err, `${what}: selecting folder "${this.name}"`, "folder", "ESELECT");
+      },
+    );
+  }
+
+  private meta(row: FetchRow): MessageMeta {
+    return {
+      key: makeKey(this.identity, row.uid!),
+      flags: normalizeFlags(listingFlags(row.flags ?? [])),
+      size: row.size ?? 0,
+      date: row.date ?? Number.NaN,
+    };
+  }
+
   /**
    * Runs one FETCH and collects the rows as MessageMeta. No command is issued inside the loop
    * (imapflow cannot run a command while a FETCH on the same connection is being consumed).
@@ -88,23 +157,25 @@ export class ImapFolder implements Folder {
       yield* changes.changed;
       return;
     }
-    const metas = await this.run("Listing messages", async (client) => {
-      let ranges = ["1:*"];
-      if (opts?.minDate !== undefined) {
-        // SEARCH SINCE compares dates only, in a timezone of the server's choosing: two days of
-        // margin make sure nothing inside the window is missed (the result may hold more).
-        const since = new Date(opts.minDate - 2 * DAY_MS);
-        const found = await client.search({ since }, { uid: true });
-        if (!Array.isArray(found)) {
-          throw new DriverError(`The server refused SEARCH SINCE in "${this.name}"`, { scope: "folder" });
-        }
-        if (!found.length) return [];
-        ranges = chunkedUidSets(found);
+    const rows = await this.withLean("Listing messages", "folder", async (c) => {
+      const sel = this.examine(c, "Listing messages");
+      if (opts?.minDate === undefined) {
+        const [, all] = await inOrder<[Selected, FetchRow[]]>(sel, startFetchMetas(c, "1:*"));
+        return all;
       }
-      const all: MessageMeta[] = [];
-      for (const range of ranges) all.push(...(await this.fetchMetas(client, range)));
-      return all;
+      // SEARCH SINCE compares dates only, in a timezone of the server's choosing: two days of
+      // margin make sure nothing inside the window is missed (the result may hold more).
+      const [, found] = await inOrder<[Selected, number[]]>(
+        sel,
+        startSearch(c, sinceCriteria(opts.minDate - 2 * DAY_MS)),
+      );
+      if (!found.length) return [];
+      const parts = await inOrder<FetchRow[][]>(
+        ...chunkedUidSets(found).map((set) => startFetchMetas(c, set)),
+      );
+      return parts.flat();
     });
+    const metas = rows.map((r) => this.meta(r));
     sortByUid(metas);
     yield* metas;
   }
@@ -149,6 +220,25 @@ export class ImapFolder implements Folder {
     const sinceUidNext = since.uidNext;
     const knownUids =
       known === undefined ? undefined : [...known].map((k) => uidOfKey(k, this.identity, this.name));
+    if (knownUids !== undefined) {
+      // With the known keys no QRESYNC is needed: one pipelined EXAMINE, FETCH CHANGEDSINCE and
+      // UID SEARCH on the lean connection.
+      const old = knownUids.filter((u) => u < sinceUidNext);
+      return await this.withLean("Listing changes", "folder", async (c) => {
+        const [, rows, found] = await inOrder<[Selected, FetchRow[], number[]]>(
+          this.examine(c, "Listing changes"),
+          startFetchMetas(c, "1:*", since.highestModseq),
+          old.length ? startSearch(c, `UID 1:${sinceUidNext - 1}`) : Promise.resolve([]),
+        );
+        const changed = rows.map((r) => this.meta(r));
+        sortByUid(changed);
+        // `1:n` also matches the highest UID when every UID is above n; only below counts.
+        const present = new Set<number>();
+        for (const u of found) if (u < sinceUidNext) present.add(u);
+        const vanished = old.filter((u) => !present.has(u)).sort((a, b) => a - b);
+        return { changed, vanished: vanished.map((u) => makeKey(this.identity, u)) };
+      });
+    }
     return await this.run("Listing changes", async (client) => {
       const qresync = client.enabled.has("QRESYNC");
       if (!qresync && knownUids === undefined) {
@@ -189,67 +279,74 @@ export class ImapFolder implements Folder {
     });
   }
 
-  /** The message bytes, streamed in chunks (BODY.PEEK: \Seen is not set). */
+  /**
+   * The message bytes, streamed straight from the socket as they arrive (BODY.PEEK: \Seen is not
+   * set); reading pauses while the caller is behind. The lean connection stays held until the
+   * stream ends; a stream abandoned early drops it (a new one is opened on the next call).
+   */
   async *read(key: string): AsyncIterable<Uint8Array> {
     const uid = uidOfKey(key, this.identity, this.name);
-    // The mailbox stays locked while the caller consumes the stream: every chunk is a FETCH in
-    // this mailbox. Do not await other calls on the same store inside the loop.
-    const { client, release } = await this.store.lockMailbox(this.path, this.name, this.identity, "Reading");
-    let content: NodeJS.ReadableStream | undefined;
+    const what = `Reading ${key}`;
+    const lease = await this.store.leanAcquire();
+    const c = lease.client;
+    let settled = false;
     try {
-      let dl: Awaited<ReturnType<ImapFlow["download"]>>;
-      try {
-        dl = await client.download(String(uid), undefined, { uid: true, chunkSize: READ_CHUNK });
-      } catch (err) {
-        throw commandError(err, `Reading ${key} in "${this.name}"`, "message");
-      }
-      if (!dl.content) {
+      const feed = new Feed<Buffer>(c, READ_QUEUE);
+      const sel = this.examine(c, what);
+      const { done, seen } = startFetchStream(c, uid, feed);
+      done.then(
+        () => feed.end(),
+        (err: unknown) => feed.end(this.store.leanError(err, `${what} in "${this.name}"`, "message")),
+      );
+      done.then(
+        () => (settled = true),
+        () => (settled = true),
+      );
+      await sel;
+      yield* feed.drain();
+      if (!seen()) {
         throw new DriverError(`Message ${key} is not in "${this.name}" (any more)`, {
           scope: "message",
           code: "ENOTFOUND",
         });
       }
-      content = dl.content;
-      try {
-        for await (const chunk of dl.content) {
-          yield typeof chunk === "string" ? Buffer.from(chunk) : (chunk as Buffer);
-        }
-      } catch (err) {
-        throw commandError(err, `Reading ${key} in "${this.name}"`, "message");
-      }
     } finally {
-      (content as { destroy?: () => void } | undefined)?.destroy?.();
-      release();
+      if (!settled) c.destroy();
+      c.resume();
+      lease.release();
     }
   }
 
   /**
-   * Small messages in one UID FETCH BODY.PEEK[] per UID set: the server streams them back to back,
-   * saving a round trip per message. The mailbox stays locked until the loop ends; the caller may
-   * write to other stores inside it, never to this one.
+   * Small messages in one UID FETCH BODY.PEEK[] per UID set (pipelined): the server streams them
+   * back to back, each yielded whole as it completes. The lean connection stays held until the
+   * loop ends; the caller may write to other stores inside it, or to this one's other folders
+   * only through imapflow operations (setFlags, remove).
    */
   async *readMany(keys: string[]): AsyncIterable<{ key: string; body: Uint8Array }> {
     if (!keys.length) return;
     const uids = this.uids(keys);
-    const { client, release } = await this.store.lockMailbox(this.path, this.name, this.identity, "Reading");
+    const lease = await this.store.leanAcquire();
+    const c = lease.client;
+    let settled = false;
     try {
-      for (const set of chunkedUidSets(uids)) {
-        const rows = client.fetch(
-          set,
-          { uid: true, source: true },
-          { uid: true },
-        ) as AsyncIterable<FetchMessageObject>;
-        try {
-          for await (const msg of rows) {
-            if (!msg.uid || !msg.source) continue;
-            yield { key: makeKey(this.identity, msg.uid), body: msg.source };
-          }
-        } catch (err) {
-          throw commandError(err, `Reading messages in "${this.name}"`, "folder");
-        }
-      }
+      const feed = new Feed<{ uid: number; body: Buffer }>(c, MANY_QUEUE);
+      const sel = this.examine(c, "Reading messages");
+      const all = inOrder(...chunkedUidSets(uids).map((set) => startFetchBodies(c, set, feed)));
+      all.then(
+        () => feed.end(),
+        (err: unknown) => feed.end(this.store.leanError(err, `Reading messages in "${this.name}"`, "folder")),
+      );
+      all.then(
+        () => (settled = true),
+        () => (settled = true),
+      );
+      await sel;
+      for await (const { uid, body } of feed.drain()) yield { key: makeKey(this.identity, uid), body };
     } finally {
-      release();
+      if (!settled) c.destroy();
+      c.resume();
+      lease.release();
     }
   }
 
@@ -270,34 +367,52 @@ export class ImapFolder implements Folder {
   /**
    * Appends and returns the new key: from APPENDUID (UIDPLUS), else found by a search among the
    * UIDs above the folder's UIDNEXT (Message-ID, size and arrival second must match exactly one).
-   * The body is collected into one Buffer first (imapflow's APPEND needs the literal whole).
+   * The body is streamed to the server as a literal (the size must be known; without it the body
+   * is collected first).
    */
   async append(input: AppendInput): Promise<string> {
-    const body = await collectBody(input.body, input.size);
     const flags = this.flagsFor(input.flags);
-    const date = new Date(Math.floor(input.date / 1000) * 1000);
-    return await this.run("Appending a message", async (client) => {
-      const uidplus = client.capabilities.has("UIDPLUS");
-      const floor = this.appendFloor;
-      const res = await client.append(this.path, body, flags, date);
-      if (!res) throw new DriverError(`APPEND to "${this.name}" was not accepted`, { scope: "folder" });
-      let uid: number;
-      if (uidplus && res.uid && res.uidValidity !== undefined) {
-        if (String(res.uidValidity) !== this.identity) {
-          throw new DriverError(
-            `Folder "${this.name}" changed its UIDVALIDITY (${this.identity} → ${String(res.uidValidity)}); the message was appended under the new one`,
-            { scope: "folder", code: "EUIDVALIDITY" },
-          );
-        }
-        uid = res.uid;
-      } else {
-        uid = await findAppendedUid(client, { folder: this.name, floor, body, date, exclude: this.appended });
+    const dateMs = Math.floor(input.date / 1000) * 1000;
+    let body = input.body;
+    let size = input.size;
+    if (size === undefined) {
+      const whole = await collectBody(input.body);
+      size = whole.length;
+      body = (async function* () {
+        yield whole;
+      })();
+    }
+    const literalSize = size;
+    const floor = this.appendFloor;
+    const probe = new BodyProbe();
+    const res = await this.withLean("Appending a message", "folder", (c) =>
+      appendStream(c, this.path, flags, dateMs, literalSize, body, probe),
+    );
+    let uid: number;
+    if (res.uid !== undefined && res.uidValidity !== undefined) {
+      if (res.uidValidity !== this.identity) {
+        throw new DriverError(
+          `Folder "${this.name}" changed its UIDVALIDITY (${this.identity} → ${res.uidValidity}); the message was appended under the new one`,
+          { scope: "folder", code: "EUIDVALIDITY" },
+        );
       }
-      this.appended.add(uid);
-      // Every later APPEND gets a higher UID than this one.
-      this.appendFloor = Math.max(this.appendFloor, uid + 1);
-      return makeKey(this.identity, uid);
-    });
+      uid = res.uid;
+    } else {
+      uid = await this.run("Finding the appended message", (client) =>
+        findAppendedUid(client, {
+          folder: this.name,
+          floor,
+          messageId: probe.messageId,
+          size: probe.crlfSize,
+          date: new Date(dateMs),
+          exclude: this.appended,
+        }),
+      );
+    }
+    this.appended.add(uid);
+    // Every later APPEND gets a higher UID than this one.
+    this.appendFloor = Math.max(this.appendFloor, uid + 1);
+    return makeKey(this.identity, uid);
   }
 
   async setFlags(keys: string[], add: Flag[], remove: Flag[]): Promise<void> {

@@ -1,11 +1,30 @@
 // The IMAP Store: one imapflow connection per store, folders selected on demand under imapflow's
-// mailbox lock, so that every operation runs against the mailbox it belongs to.
+// mailbox lock, so that every operation runs against the mailbox it belongs to; plus a second,
+// lean connection (lean/client.ts, opened on first use, same credentials) for the hot operations:
+// listing, bulk and streamed reads, streamed APPEND. One lean operation runs at a time.
 import type { ImapFlow, MailboxObject } from "imapflow";
-import { DriverError, type Folder, type FolderInfo, type Store, type StoreCaps } from "../driver.js";
+import {
+  DriverError,
+  type ErrorScope,
+  type Folder,
+  type FolderInfo,
+  type Store,
+  type StoreCaps,
+} from "../driver.js";
 import { type ConnectionHooks, connectClient, type ImapStoreOptions } from "./connection.js";
-import { commandError } from "./errors.js";
+import { commandError, connectError } from "./errors.js";
 import { type Namespace, nameFromServerPath, serverPathFromName } from "./folder-names.js";
 import { ImapFolder } from "./imap-folder.js";
+import { LeanClient } from "./lean/client.js";
+
+/** A lean connection quiet for longer than this is replaced rather than trusted (NAT, autologout). */
+const LEAN_MAX_IDLE_MS = 60_000;
+
+/** Exclusive use of the store's lean connection until release(). */
+export interface LeanLease {
+  client: LeanClient;
+  release(): void;
+}
 
 export type { ImapStoreOptions } from "./connection.js";
 export { resolveSecret } from "./credentials.js";
@@ -40,6 +59,10 @@ export interface StoreContext {
   ): Promise<{ client: ImapFlow; mailbox: MailboxObject; release(): void }>;
   /** Receives VANISHED/EXPUNGE notifications while set. */
   setExpungeSink(sink: ExpungeSink | null): void;
+  /** The lean connection, exclusively, (re)connected as needed. Failures: store-scoped DriverErrors. */
+  leanAcquire(): Promise<LeanLease>;
+  /** Maps a failure of a lean command (a closed store: ECLOSED). */
+  leanError(err: unknown, what: string, scope: ErrorScope, code?: string): DriverError;
 }
 
 export class ImapStore implements Store, StoreContext {
@@ -52,6 +75,8 @@ export class ImapStore implements Store, StoreContext {
   private ns: Namespace = { prefix: "", delimiter: "/" };
   private expungeSink: ExpungeSink | null = null;
   private readonly hooks: ConnectionHooks;
+  private lean: LeanClient | null = null;
+  private leanTail: Promise<void> = Promise.resolve();
 
   constructor(opts: ImapStoreOptions) {
     this.opts = opts;
@@ -93,6 +118,66 @@ export class ImapStore implements Store, StoreContext {
       });
     }
     return await this.reconnecting;
+  }
+
+  async leanAcquire(): Promise<LeanLease> {
+    let release!: () => void;
+    const prev = this.leanTail;
+    this.leanTail = new Promise<void>((r) => {
+      release = r;
+    });
+    await prev;
+    try {
+      if (this.closed) {
+        throw new DriverError(`${this.label} is closed`, { scope: "store", code: "ECLOSED" });
+      }
+      let client = this.lean;
+      if (!client?.usable || client.idleMs > LEAN_MAX_IDLE_MS) {
+        this.lean = null;
+        if (client?.usable) void client.logout(500);
+        else client?.destroy();
+        this.opts.debug?.(`${this.label}: opening the lean connection`);
+        try {
+          client = await LeanClient.open(this.opts);
+        } catch (err) {
+          throw connectError(err, {
+            user: this.opts.user,
+            host: this.opts.host,
+            port: this.opts.port,
+            tls: this.opts.tls,
+          });
+        }
+        if (this.closed) {
+          client.destroy();
+          throw new DriverError(`${this.label} is closed`, { scope: "store", code: "ECLOSED" });
+        }
+        this.lean = client;
+      }
+      return { client, release };
+    } catch (err) {
+      release();
+      throw err;
+    }
+  }
+
+  leanError(err: unknown, what: string, scope: ErrorScope, code = "EIMAP"): DriverError {
+    if (err instanceof DriverError) {
+      if (err.code !== "EPROTOCOL") return err;
+      return new DriverError(`${what}: ${err.message}`, {
+        scope: err.scope,
+        code: err.code,
+        retryable: err.retryable,
+        cause: err,
+      });
+    }
+    if (this.closed) {
+      return new DriverError(`${what}: ${this.label} was closed`, {
+        scope: "store",
+        code: "ECLOSED",
+        cause: err,
+      });
+    }
+    return commandError(err, what, scope, code);
   }
 
   setExpungeSink(sink: ExpungeSink | null): void {
@@ -225,6 +310,19 @@ export class ImapStore implements Store, StoreContext {
   async close(): Promise<void> {
     if (this.closed) return;
     this.closed = true;
+    const lean = this.lean;
+    this.lean = null;
+    // A lean command in flight is aborted (its caller gets ECLOSED); an idle one logs out.
+    if (lean?.busy) lean.destroy();
+    const leanDone = lean && !lean.busy ? lean.logout(2_000) : Promise.resolve();
+    try {
+      await this.closeFlow();
+    } finally {
+      await leanDone;
+    }
+  }
+
+  private async closeFlow(): Promise<void> {
     const client = this.client;
     this.client = null;
     if (!client) return;

@@ -1,0 +1,339 @@
+// The hot operations over a LeanClient: listing, bulk and streamed reads, streamed APPEND. Every
+// operation on a mailbox pipelines an EXAMINE in front of its command and checks UIDVALIDITY.
+import { DriverError } from "../../driver.js";
+import { messageIdOf } from "../message-utils.js";
+import type { LeanClient, LiteralSink, Tagged } from "./client.js";
+import {
+  encodeMailboxName,
+  type FetchRow,
+  formatDate,
+  formatDateTime,
+  isSendableFlag,
+  parseFetch,
+  parseSearch,
+  quoted,
+  responseCode,
+} from "./parse.js";
+
+export interface Selected {
+  uidValidity?: string;
+  uidNext?: number;
+  exists?: number;
+  highestModseq?: string;
+}
+
+export const LIST_ITEMS = "(UID FLAGS RFC822.SIZE INTERNALDATE)";
+
+/** The mailbox argument of a command. */
+export function mailboxArg(path: string): string {
+  const q = quoted(encodeMailboxName(path));
+  if (q === null) throw new DriverError(`Cannot name folder "${path}" on the wire`, { scope: "folder" });
+  return q;
+}
+
+/** Starts EXAMINE (read-only select); the caller pipelines its command right behind it. */
+export function startExamine(c: LeanClient, path: string): Promise<Selected> {
+  const sel: Selected = {};
+  const done = c.command(`EXAMINE ${mailboxArg(path)}`, {
+    untagged: (r) => {
+      const t = r.text;
+      let m = /^\* (\d+) EXISTS$/i.exec(t);
+      if (m) {
+        sel.exists = Number(m[1]);
+        return;
+      }
+      m = /^\* OK \[(UIDVALIDITY|UIDNEXT|HIGHESTMODSEQ) (\d+)\]/i.exec(t);
+      if (m) {
+        const key = m[1]!.toUpperCase();
+        if (key === "UIDVALIDITY") sel.uidValidity = m[2]!;
+        else if (key === "UIDNEXT") sel.uidNext = Number(m[2]);
+        else sel.highestModseq = m[2]!;
+      }
+    },
+  });
+  return done.then(() => sel);
+}
+
+/** One UID FETCH of listing items; rows without UID, size or date (unsolicited) only update flags. */
+export function startFetchMetas(c: LeanClient, set: string, changedSince?: string): Promise<FetchRow[]> {
+  const rows = new Map<number, FetchRow>();
+  const suffix = changedSince === undefined ? "" : ` (CHANGEDSINCE ${changedSince})`;
+  return c
+    .command(`UID FETCH ${set} ${LIST_ITEMS}${suffix}`, {
+      untagged: (r) => {
+        const row = parseFetch(r);
+        if (!row || row.uid === undefined) return;
+        const had = rows.get(row.uid);
+        if (row.size === undefined || row.date === undefined) {
+          if (had && row.flags) had.flags = row.flags;
+          return;
+        }
+        rows.set(row.uid, row);
+      },
+    })
+    .then(() => [...rows.values()]);
+}
+
+/** UID SEARCH (ESEARCH RETURN (ALL) when offered: a compact answer). */
+export function startSearch(c: LeanClient, criteria: string): Promise<number[]> {
+  const esearch = c.caps.has("ESEARCH");
+  const found: number[] = [];
+  return c
+    .command(esearch ? `UID SEARCH RETURN (ALL) ${criteria}` : `UID SEARCH ${criteria}`, {
+      untagged: (r) => {
+        const uids = parseSearch(r.text);
+        if (uids) for (const u of uids) found.push(u);
+      },
+    })
+    .then(() => found);
+}
+
+export function sinceCriteria(ms: number): string {
+  return `SINCE ${formatDate(ms)}`;
+}
+
+/** Settles every promise (so that none is left unhandled), then returns them in order or throws the first failure. */
+export async function inOrder<T extends unknown[]>(...ps: { [K in keyof T]: Promise<T[K]> }): Promise<T> {
+  const settled = await Promise.allSettled(ps);
+  for (const s of settled) if (s.status === "rejected") throw s.reason;
+  return settled.map((s) => (s as PromiseFulfilledResult<unknown>).value) as T;
+}
+
+// ---------------------------------------------------------------- a queue with backpressure
+
+/** Items handed from the socket to an async consumer; reading pauses above `high` bytes. */
+export class Feed<T> {
+  private items: { v: T; n: number }[] = [];
+  private bytes = 0;
+  private wake: (() => void) | null = null;
+  private ended = false;
+  private error: unknown = null;
+  constructor(
+    private readonly c: LeanClient,
+    private readonly high: number,
+  ) {}
+
+  push(v: T, n: number): void {
+    this.items.push({ v, n });
+    this.bytes += n;
+    if (this.bytes > this.high) this.c.pause();
+    this.poke();
+  }
+
+  end(err?: unknown): void {
+    if (this.ended) return;
+    this.ended = true;
+    if (err !== undefined) this.error = err;
+    this.poke();
+  }
+
+  private poke(): void {
+    const w = this.wake;
+    this.wake = null;
+    w?.();
+  }
+
+  async *drain(): AsyncGenerator<T> {
+    for (;;) {
+      const item = this.items.shift();
+      if (item) {
+        this.bytes -= item.n;
+        if (this.bytes <= this.high / 2) this.c.resume();
+        yield item.v;
+        continue;
+      }
+      if (this.ended) {
+        if (this.error !== null) throw this.error;
+        return;
+      }
+      await new Promise<void>((r) => {
+        this.wake = r;
+      });
+    }
+  }
+}
+
+/**
+ * UID FETCH <set> (UID BODY.PEEK[]) with each message pushed whole to `feed` as it completes.
+ * `done` settles with the tagged response (the feed is ended then).
+ */
+export function startFetchBodies(
+  c: LeanClient,
+  set: string,
+  feed: Feed<{ uid: number; body: Buffer }>,
+): Promise<Tagged> {
+  return c.command(`UID FETCH ${set} (UID BODY.PEEK[])`, {
+    untagged: (r) => {
+      const row = parseFetch(r);
+      if (row?.uid !== undefined && row.body) feed.push({ uid: row.uid, body: row.body }, row.body.length);
+    },
+  });
+}
+
+/** UID FETCH uid (BODY.PEEK[]) with the literal streamed to `feed` chunk by chunk. */
+export function startFetchStream(
+  c: LeanClient,
+  uid: number,
+  feed: Feed<Buffer>,
+): { done: Promise<Tagged>; seen: () => boolean } {
+  let seen = false;
+  const done = c.command(`UID FETCH ${uid} (BODY.PEEK[])`, {
+    literal: (head): LiteralSink | undefined => {
+      if (!/ BODY\[\] \{\d+\}$/i.test(head)) return undefined;
+      // Only a response that is ours: UID (when it came first) must match.
+      const u = / UID (\d+)/i.exec(head);
+      if (u && Number(u[1]) !== uid) return undefined;
+      seen = true;
+      return { chunk: (b) => feed.push(b, b.length), end: () => {} };
+    },
+    untagged: (r) => {
+      // A quoted body (tiny messages) is not a literal.
+      const row = parseFetch(r);
+      if (!seen && row?.body && (row.uid === undefined || row.uid === uid)) {
+        seen = true;
+        if (row.body.length) feed.push(row.body, row.body.length);
+      }
+    },
+  });
+  return { done, seen: () => seen };
+}
+
+// ---------------------------------------------------------------- APPEND
+
+/** What a search-based lookup needs about an appended body, gathered while it streams. */
+export class BodyProbe {
+  size = 0;
+  private bareLf = 0;
+  private last = -1;
+  private header: Buffer[] = [];
+  private headerBytes = 0;
+  private headerDone = false;
+
+  take(b: Uint8Array): void {
+    for (let i = b.indexOf(10); i !== -1; i = b.indexOf(10, i + 1)) {
+      const prev = i === 0 ? this.last : b[i - 1];
+      if (prev !== 13) this.bareLf++;
+    }
+    if (b.length) this.last = b[b.length - 1]!;
+    this.size += b.length;
+    if (!this.headerDone) {
+      this.header.push(Buffer.from(b));
+      this.headerBytes += b.length;
+      const joined = Buffer.concat(this.header);
+      this.header = [joined];
+      if (joined.indexOf("\r\n\r\n") >= 0 || joined.indexOf("\n\n") >= 0 || this.headerBytes > 256 * 1024) {
+        this.headerDone = true;
+      }
+    }
+  }
+
+  /** Size as the server counts it (bare LF → CRLF). */
+  get crlfSize(): number {
+    return this.size + this.bareLf;
+  }
+
+  get messageId(): string | undefined {
+    return messageIdOf(Buffer.concat(this.header));
+  }
+}
+
+const STAGE = 256 * 1024;
+
+/**
+ * APPEND with the body streamed from `body`: never more than one staging buffer in memory.
+ * Returns the tagged OK's text (APPENDUID). On a size mismatch or a failing source the connection
+ * is dropped (the server must not take a truncated message) and the error thrown.
+ */
+export async function appendStream(
+  c: LeanClient,
+  path: string,
+  flags: string[],
+  dateMs: number,
+  size: number,
+  body: AsyncIterable<Uint8Array>,
+  probe: BodyProbe | null,
+): Promise<{ uidValidity?: string; uid?: number }> {
+  const fl = flags.filter(isSendableFlag);
+  const plus = c.caps.has("LITERAL+") || (c.caps.has("LITERAL-") && size <= 4096);
+  let go: (() => void) | null = null;
+  const line = `APPEND ${mailboxArg(path)}${fl.length ? ` (${fl.join(" ")})` : ""} ${formatDateTime(dateMs)} {${size}${plus ? "+" : ""}}\r\n`;
+  const { done } = c.start(line, { continuation: () => go?.() }, false, true);
+  let finished = false;
+  done.then(
+    () => (finished = true),
+    () => (finished = true),
+  );
+  if (!plus) {
+    // Wait for "+" (or the refusal).
+    await Promise.race([
+      new Promise<void>((r) => {
+        go = r;
+      }),
+      done,
+    ]);
+  }
+  const stage = Buffer.allocUnsafe(STAGE);
+  let staged = 0;
+  let sent = 0;
+  let complete = false;
+  const abort = (err: unknown): never => {
+    c.destroy(undefined, true);
+    throw err;
+  };
+  const tooLong = () =>
+    new DriverError(`The message body has more than the ${size} bytes its size was given as`, {
+      scope: "message",
+      code: "ESIZE",
+    });
+  const flush = async () => {
+    if (!staged) return;
+    await c.write(stage.subarray(0, staged));
+    staged = 0;
+  };
+  try {
+    for await (const chunk of body) {
+      if (finished) break; // the server answered early (a refusal): stop sending
+      probe?.take(chunk);
+      sent += chunk.length;
+      if (sent > size) abort(tooLong());
+      if (chunk.length >= STAGE / 4) {
+        await flush();
+        await c.write(chunk);
+      } else {
+        if (staged + chunk.length > STAGE) await flush();
+        stage.set(chunk, staged);
+        staged += chunk.length;
+      }
+    }
+    if (!finished) {
+      await flush();
+      if (sent !== size) {
+        abort(
+          new DriverError(`The message body has ${sent} bytes, but its size was given as ${size}`, {
+            scope: "message",
+            code: "ESIZE",
+          }),
+        );
+      }
+      await c.write("\r\n");
+      complete = true;
+    }
+  } catch (err) {
+    if (err instanceof DriverError && err.code === "ESIZE") throw err;
+    // The source failed (or the connection): the literal cannot be completed.
+    if (!finished) c.destroy(undefined, true);
+    // A lost connection shows as the command's failure.
+    await done.catch(() => {});
+    throw err;
+  }
+  // Answered before the literal was complete: nothing more can go on this connection.
+  if (!complete) c.destroy(undefined, true);
+  const ok = await done;
+  const code = responseCode(ok.text);
+  if (code?.code === "APPENDUID") {
+    const [v, u] = code.args.split(" ");
+    const uid = Number(u);
+    if (v && Number.isSafeInteger(uid)) return { uidValidity: v, uid };
+  }
+  return {};
+}
