@@ -20,12 +20,12 @@ import {
   appendStream,
   BodyProbe,
   Feed,
+  fetchBodies,
+  fetchMetas,
   inOrder,
   type Selected,
   sinceCriteria,
   startExamine,
-  startFetchBodies,
-  startFetchMetas,
   startFetchStream,
   startSearch,
 } from "./lean/ops.js";
@@ -160,7 +160,7 @@ export class ImapFolder implements Folder {
     const rows = await this.withLean("Listing messages", "folder", async (c) => {
       const sel = this.examine(c, "Listing messages");
       if (opts?.minDate === undefined) {
-        const [, all] = await inOrder<[Selected, FetchRow[]]>(sel, startFetchMetas(c, "1:*"));
+        const [, all] = await inOrder<[Selected, FetchRow[]]>(sel, fetchMetas(c, ["1:*"]));
         return all;
       }
       // SEARCH SINCE compares dates only, in a timezone of the server's choosing: two days of
@@ -170,10 +170,7 @@ export class ImapFolder implements Folder {
         startSearch(c, sinceCriteria(opts.minDate - 2 * DAY_MS)),
       );
       if (!found.length) return [];
-      const parts = await inOrder<FetchRow[][]>(
-        ...chunkedUidSets(found).map((set) => startFetchMetas(c, set)),
-      );
-      return parts.flat();
+      return await fetchMetas(c, chunkedUidSets(found));
     });
     const metas = rows.map((r) => this.meta(r));
     sortByUid(metas);
@@ -227,7 +224,7 @@ export class ImapFolder implements Folder {
       return await this.withLean("Listing changes", "folder", async (c) => {
         const [, rows, found] = await inOrder<[Selected, FetchRow[], number[]]>(
           this.examine(c, "Listing changes"),
-          startFetchMetas(c, "1:*", since.highestModseq),
+          fetchMetas(c, ["1:*"], since.highestModseq),
           old.length ? startSearch(c, `UID 1:${sinceUidNext - 1}`) : Promise.resolve([]),
         );
         const changed = rows.map((r) => this.meta(r));
@@ -241,7 +238,7 @@ export class ImapFolder implements Folder {
     }
     return await this.run("Listing changes", async (client) => {
       const qresync = client.enabled.has("QRESYNC");
-      if (!qresync && knownUids === undefined) {
+      if (!qresync) {
         throw new DriverError(
           `Cannot list removed messages in "${this.name}" incrementally: the server has no QRESYNC; pass the known keys or list in full`,
           { scope: "folder", code: "ENOQRESYNC" },
@@ -258,22 +255,8 @@ export class ImapFolder implements Folder {
         this.store.setExpungeSink(null);
       }
       sortByUid(changed);
-      let vanishedUids: number[];
-      if (knownUids !== undefined) {
-        const old = knownUids.filter((u) => u < sinceUidNext);
-        const present = new Set<number>();
-        if (old.length) {
-          const found = await client.search({ uid: `1:${sinceUidNext - 1}` }, { uid: true });
-          if (!Array.isArray(found)) {
-            throw new DriverError(`The server refused UID SEARCH in "${this.name}"`, { scope: "folder" });
-          }
-          // `1:n` also matches the highest UID when every UID is above n; only below counts.
-          for (const u of found) if (u < sinceUidNext) present.add(u);
-        }
-        vanishedUids = old.filter((u) => !present.has(u));
-      } else {
-        vanishedUids = [...reported];
-      }
+      // Without the known keys: QRESYNC's VANISHED (EARLIER), on the imapflow connection.
+      const vanishedUids = [...reported];
       vanishedUids.sort((a, b) => a - b);
       return { changed, vanished: vanishedUids.map((u) => makeKey(this.identity, u)) };
     });
@@ -332,7 +315,7 @@ export class ImapFolder implements Folder {
     try {
       const feed = new Feed<{ uid: number; body: Buffer }>(c, MANY_QUEUE);
       const sel = this.examine(c, "Reading messages");
-      const all = inOrder(...chunkedUidSets(uids).map((set) => startFetchBodies(c, set, feed)));
+      const all = fetchBodies(c, chunkedUidSets(uids), feed);
       all.then(
         () => feed.end(),
         (err: unknown) => feed.end(this.store.leanError(err, `Reading messages in "${this.name}"`, "folder")),

@@ -77,6 +77,12 @@ export class ImapStore implements Store, StoreContext {
   private readonly hooks: ConnectionHooks;
   private lean: LeanClient | null = null;
   private leanTail: Promise<void> = Promise.resolve();
+  /**
+   * The lean connection was used since imapflow's session last synced: a message it appended (or
+   * listed after another client appended it) is not in imapflow's view yet, and a UID STORE or
+   * EXPUNGE there would silently skip it. The next imapflow operation starts with a NOOP.
+   */
+  private flowStale = false;
 
   constructor(opts: ImapStoreOptions) {
     this.opts = opts;
@@ -120,12 +126,23 @@ export class ImapStore implements Store, StoreContext {
     return await this.reconnecting;
   }
 
+  /** A NOOP on imapflow's connection when the lean one was used meanwhile (see flowStale). */
+  private async syncFlow(client: ImapFlow): Promise<void> {
+    if (!this.flowStale) return;
+    this.flowStale = false;
+    await client.noop();
+  }
+
   async leanAcquire(): Promise<LeanLease> {
-    let release!: () => void;
+    let unlock!: () => void;
     const prev = this.leanTail;
     this.leanTail = new Promise<void>((r) => {
-      release = r;
+      unlock = r;
     });
+    const release = () => {
+      this.flowStale = true;
+      unlock();
+    };
     await prev;
     try {
       if (this.closed) {
@@ -192,6 +209,12 @@ export class ImapStore implements Store, StoreContext {
     } catch (err) {
       throw selectError(err, name, what);
     }
+    try {
+      await this.syncFlow(client);
+    } catch (err) {
+      lock.release();
+      throw commandError(err, `${what} in "${name}"`, "folder");
+    }
     const mailbox = client.mailbox;
     if (!mailbox || String(mailbox.uidValidity) !== identity) {
       lock.release();
@@ -219,6 +242,7 @@ export class ImapStore implements Store, StoreContext {
       throw selectError(err, name, what);
     }
     try {
+      await this.syncFlow(client);
       const mailbox = client.mailbox;
       if (!mailbox) throw new DriverError(`${what}: folder "${name}" is not selected`, { scope: "folder" });
       if (identity !== undefined && String(mailbox.uidValidity) !== identity) {

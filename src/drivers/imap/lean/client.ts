@@ -31,8 +31,12 @@ export interface LiteralSink {
 }
 
 export interface CommandHandler {
-  /** Untagged responses while this command is the oldest in flight. */
-  untagged?(r: Response): void;
+  /**
+   * Untagged responses: offered to the commands in flight, oldest first, until one returns true.
+   * (Dovecot runs some pipelined commands in parallel: a FETCH may finish after the SEARCH sent
+   * behind it, so "the oldest command" is not enough.)
+   */
+  untagged?(r: Response): boolean;
   /**
    * A literal of `size` bytes announced in an untagged response whose text so far is `head`.
    * Return a sink to receive it streamed; undefined collects it into the response's literals.
@@ -234,9 +238,9 @@ export class LeanClient {
   async capability(): Promise<void> {
     await this.command("CAPABILITY", {
       untagged: (r) => {
-        if (/^\* CAPABILITY /i.test(r.text)) {
-          this.caps = new Set(r.text.slice(13).toUpperCase().split(" ").filter(Boolean));
-        }
+        if (!/^\* CAPABILITY /i.test(r.text)) return false;
+        this.caps = new Set(r.text.slice(13).toUpperCase().split(" ").filter(Boolean));
+        return true;
       },
     });
   }
@@ -579,11 +583,20 @@ export class LeanClient {
       const m = /\{(\d+)\}$/.exec(text);
       if (m) {
         const size = Number(m[1]);
-        if (!Number.isSafeInteger(size)) return this.broken("a literal size out of range");
-        const head = this.queue[0]?.handler;
-        const sink = cur.text.startsWith("* ") ? head?.literal?.(cur.text, size) : undefined;
+        if (!Number.isSafeInteger(size)) {
+          this.broken("a literal size out of range");
+          return;
+        }
+        let sink: LiteralSink | undefined;
+        if (cur.text.startsWith("* ")) {
+          for (const p of this.queue) {
+            sink = p.handler.literal?.(cur.text, size);
+            if (sink) break;
+          }
+        }
         if (!sink && size > MAX_COLLECTED_LITERAL) {
-          return this.broken(`a literal of ${size} bytes announced`);
+          this.broken(`a literal of ${size} bytes announced`);
+          return;
         }
         this.literalSink = sink ?? null;
         this.literalLeft = size;
@@ -597,6 +610,7 @@ export class LeanClient {
 
   private dispatch(r: Response): void {
     const t = r.text;
+    if (this.opts.debug) this.debug(`S: ${t.slice(0, 120)}`);
     if (this.greeting) {
       const g = this.greeting;
       this.greeting = null;
@@ -605,13 +619,10 @@ export class LeanClient {
     }
     if (t.startsWith("* ")) {
       if (/^\* BYE\b/i.test(t)) this.bye = t.slice(6);
-      const head = this.queue[0];
-      if (head?.handler.untagged) {
-        try {
-          head.handler.untagged(r);
-        } catch (err) {
-          this.broken(`${(err as Error).message} in "${t.slice(0, 80)}"`);
-        }
+      try {
+        for (const p of [...this.queue]) if (p.handler.untagged?.(r)) break;
+      } catch (err) {
+        this.broken(`${(err as Error).message} in "${t.slice(0, 80)}"`);
       }
       return;
     }

@@ -12,6 +12,7 @@ import {
   parseFetch,
   parseSearch,
   quoted,
+  type Response,
   responseCode,
 } from "./parse.js";
 
@@ -40,7 +41,7 @@ export function startExamine(c: LeanClient, path: string): Promise<Selected> {
       let m = /^\* (\d+) EXISTS$/i.exec(t);
       if (m) {
         sel.exists = Number(m[1]);
-        return;
+        return true;
       }
       m = /^\* OK \[(UIDVALIDITY|UIDNEXT|HIGHESTMODSEQ) (\d+)\]/i.exec(t);
       if (m) {
@@ -48,44 +49,57 @@ export function startExamine(c: LeanClient, path: string): Promise<Selected> {
         if (key === "UIDVALIDITY") sel.uidValidity = m[2]!;
         else if (key === "UIDNEXT") sel.uidNext = Number(m[2]);
         else sel.highestModseq = m[2]!;
+        return true;
       }
+      return false;
     },
   });
   return done.then(() => sel);
 }
 
-/** One UID FETCH of listing items; rows without UID, size or date (unsolicited) only update flags. */
-export function startFetchMetas(c: LeanClient, set: string, changedSince?: string): Promise<FetchRow[]> {
+/**
+ * UID FETCHes of listing items, one per set, pipelined; resolves with every row once all are
+ * done. Rows without UID, size or date (unsolicited) only update the flags of a row already seen.
+ */
+export async function fetchMetas(c: LeanClient, sets: string[], changedSince?: string): Promise<FetchRow[]> {
   const rows = new Map<number, FetchRow>();
   const suffix = changedSince === undefined ? "" : ` (CHANGEDSINCE ${changedSince})`;
-  return c
-    .command(`UID FETCH ${set} ${LIST_ITEMS}${suffix}`, {
-      untagged: (r) => {
-        const row = parseFetch(r);
-        if (!row || row.uid === undefined) return;
-        const had = rows.get(row.uid);
-        if (row.size === undefined || row.date === undefined) {
-          if (had && row.flags) had.flags = row.flags;
-          return;
-        }
-        rows.set(row.uid, row);
-      },
-    })
-    .then(() => [...rows.values()]);
+  const handler = {
+    untagged: (r: Response) => {
+      const row = parseFetch(r);
+      if (!row) return false;
+      if (row.uid === undefined) return true;
+      const had = rows.get(row.uid);
+      if (row.size === undefined || row.date === undefined) {
+        if (had && row.flags) had.flags = row.flags;
+        return true;
+      }
+      rows.set(row.uid, row);
+      return true;
+    },
+  };
+  await inOrder(...sets.map((set) => c.command(`UID FETCH ${set} ${LIST_ITEMS}${suffix}`, handler)));
+  return [...rows.values()];
 }
 
 /** UID SEARCH (ESEARCH RETURN (ALL) when offered: a compact answer). */
 export function startSearch(c: LeanClient, criteria: string): Promise<number[]> {
   const esearch = c.caps.has("ESEARCH");
   const found: number[] = [];
-  return c
-    .command(esearch ? `UID SEARCH RETURN (ALL) ${criteria}` : `UID SEARCH ${criteria}`, {
-      untagged: (r) => {
-        const uids = parseSearch(r.text);
-        if (uids) for (const u of uids) found.push(u);
-      },
-    })
-    .then(() => found);
+  let tag = "";
+  const started = c.start(esearch ? `UID SEARCH RETURN (ALL) ${criteria}` : `UID SEARCH ${criteria}`, {
+    untagged: (r) => {
+      // An ESEARCH names its command; a plain SEARCH cannot (only one is ever in flight).
+      const own = /^\* ESEARCH \(TAG "([^"]*)"\)/i.exec(r.text);
+      if (own && own[1] !== tag) return false;
+      const uids = parseSearch(r.text);
+      if (!uids) return false;
+      for (const u of uids) found.push(u);
+      return true;
+    },
+  });
+  tag = started.tag;
+  return started.done.then(() => found);
 }
 
 export function sinceCriteria(ms: number): string {
@@ -154,20 +168,27 @@ export class Feed<T> {
 }
 
 /**
- * UID FETCH <set> (UID BODY.PEEK[]) with each message pushed whole to `feed` as it completes.
- * `done` settles with the tagged response (the feed is ended then).
+ * UID FETCH <set> (UID BODY.PEEK[]) per set, pipelined, with each message pushed whole to `feed`
+ * as it completes. Resolves when every FETCH is done.
  */
-export function startFetchBodies(
+export async function fetchBodies(
   c: LeanClient,
-  set: string,
+  sets: string[],
   feed: Feed<{ uid: number; body: Buffer }>,
-): Promise<Tagged> {
-  return c.command(`UID FETCH ${set} (UID BODY.PEEK[])`, {
-    untagged: (r) => {
+): Promise<void> {
+  const seen = new Set<number>();
+  const handler = {
+    untagged: (r: Response) => {
       const row = parseFetch(r);
-      if (row?.uid !== undefined && row.body) feed.push({ uid: row.uid, body: row.body }, row.body.length);
+      if (!row) return false;
+      if (row.uid !== undefined && row.body && !seen.has(row.uid)) {
+        seen.add(row.uid);
+        feed.push({ uid: row.uid, body: row.body }, row.body.length);
+      }
+      return true;
     },
-  });
+  };
+  await inOrder(...sets.map((set) => c.command(`UID FETCH ${set} (UID BODY.PEEK[])`, handler)));
 }
 
 /** UID FETCH uid (BODY.PEEK[]) with the literal streamed to `feed` chunk by chunk. */
@@ -189,10 +210,12 @@ export function startFetchStream(
     untagged: (r) => {
       // A quoted body (tiny messages) is not a literal.
       const row = parseFetch(r);
-      if (!seen && row?.body && (row.uid === undefined || row.uid === uid)) {
+      if (!row) return false;
+      if (!seen && row.body && (row.uid === undefined || row.uid === uid)) {
         seen = true;
         if (row.body.length) feed.push(row.body, row.body.length);
       }
+      return true;
     },
   });
   return { done, seen: () => seen };
