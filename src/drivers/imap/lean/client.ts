@@ -210,7 +210,9 @@ export class LeanClient {
         throw new LeanError("Data after STARTTLS", { code: "STARTTLS_INJECTION" });
       }
       await this.upgrade(tlsOpts);
+      // Capabilities from before TLS are not to be trusted (RFC 3501 6.2.1).
       this.caps.clear();
+      await this.capability();
     }
     if (kind !== "PREAUTH") await this.login();
     if (!this.caps.size) await this.capability();
