@@ -20,6 +20,8 @@ export interface ApplyContext {
   /** State rows by key, kept current as the plan is applied. */
   rows: Record<Side, Map<string, StateRow>>;
   report: FolderReport;
+  /** The run's clock, ms: stamps a doubt intent. */
+  now: number;
   onProgress?: (done: number) => void;
   /** Messages per journal flush. */
   batchSize?: number;
@@ -103,6 +105,9 @@ async function applyFlags(ops: FlagOp[], ctx: ApplyContext): Promise<void> {
   }
 }
 
+/** Prefix of the intent kept for a copy whose append failed and may still arrive. */
+export const DOUBT = "doubt:";
+
 /** Copies in flight at once: overlapping one message's fsync with the next one's transfer. */
 export const COPY_CONCURRENCY = 8;
 /** Messages up to this size are fetched several per request where the source can (readMany). */
@@ -176,12 +181,25 @@ async function copyOne(op: CopyOp, ctx: ApplyContext, whole?: Uint8Array): Promi
   let newKey: string | undefined;
   const ok = await attempt(ctx, `copy message ${op.msg.key} from ${op.from} to ${to}`, async () => {
     const source = whole ? once(whole) : ctx.handles[op.from].read(op.msg.key);
-    newKey = await ctx.handles[to].append({
-      body: digesting(source, digest),
-      size: whole ? whole.length : op.msg.size,
-      flags: op.msg.flags,
-      date: op.msg.date,
-    });
+    try {
+      newKey = await ctx.handles[to].append({
+        body: digesting(source, digest),
+        size: whole ? whole.length : op.msg.size,
+        flags: op.msg.flags,
+        date: op.msg.date,
+      });
+    } catch (err) {
+      // A failed APPEND may still land later (its bytes stuck in the network). Remember it, so
+      // a later run recognises such a late arrival as our own duplicate (sync-folder.ts).
+      ctx.states[to].putIntent({
+        folder: ctx.folder[to],
+        pairId: `${DOUBT}${ctx.now}:${op.pairId}`,
+        sourceKey: op.msg.key,
+        date: op.msg.date,
+      });
+      ctx.states[to].flush();
+      throw err;
+    }
   });
   if (!ok || newKey === undefined) return;
   const hex = digest.hex();

@@ -14,12 +14,13 @@ export function folderMatcher(
 function patternToRegExp(pattern: string): RegExp {
   let src = "";
   for (const ch of pattern) {
-    if (ch === "*") src += ".*";
+    if (ch === "*") src += "[\\s\\S]*";
     else if (ch === "%") src += "[^/]*";
     else src += ch.replace(/[\\^$.|?+()[\]{}]/g, "\\$&");
   }
   const inbox = /^INBOX(?=\/|$)/i.test(pattern);
-  return new RegExp(`^${src}$`, inbox ? "i" : "");
+  // "u": a pattern and a name are matched by code point; [\s\S] lets * cross line breaks too.
+  return new RegExp(`^${src}$`, inbox ? "iu" : "u");
 }
 
 /** Maps left names to right names and back with the account's one-to-one rename map. */

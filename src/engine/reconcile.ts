@@ -69,7 +69,10 @@ export function reconcile(input: ReconcileInput): Plan {
       const keptOn = otherSide(removedOn);
       const changed = (keptOn === "left" ? left : right).flagged.get(pairId);
       const keptKey = keptOn === "left" ? pair.leftKey : pair.rightKey;
-      if (changed === undefined) {
+      // Only \Deleted added on the kept side is no contradiction: both sides want it gone. It is
+      // also what a removal cut off between STORE +\Deleted and UID EXPUNGE leaves behind.
+      const keptWas = keptOn === "left" ? pair.leftFlags : pair.rightFlags;
+      if (changed === undefined || onlyAddsDeleted(keptWas, changed.flags)) {
         removals.push({ side: keptOn, key: keptKey, pairId });
         continue;
       }
@@ -132,6 +135,15 @@ export function reconcile(input: ReconcileInput): Plan {
     if (!matchedRight.has(msg.key)) copies.push({ from: "right", msg, pairId: pairIdFor("right", msg.key) });
   }
   return { copies, flags, removals, records, conflicts };
+}
+
+function onlyAddsDeleted(was: readonly Flag[], now: readonly Flag[]): boolean {
+  const before = new Set(was);
+  const after = new Set(now);
+  if (!after.has("\\Deleted") || before.has("\\Deleted")) return false;
+  for (const f of before) if (!after.has(f)) return false;
+  for (const f of after) if (f !== "\\Deleted" && !before.has(f)) return false;
+  return true;
 }
 
 /**

@@ -192,13 +192,14 @@ async function settleFolderPresence(
     fr.drift.push({ folder: fr.folder, side: missing, what: "folder missing" });
     return true;
   }
-  fr.created.push(missing);
   if (opts.dryRun) {
+    fr.created.push(missing);
     // Nothing to open on the missing side: everything inside the window would be copied over.
     fr.copied[missing] = await countMessages(stores[other], sideName[other], minDate);
     return true;
   }
   await stores[missing].createFolder(sideName[missing]);
+  fr.created.push(missing);
   // Recreated after a removal (--force): the old pairs are void on both sides, so the messages
   // still on the other side count as new and are copied back.
   if (known[missing]) for (const s of ["left", "right"] as const) states[s].deleteFolder(sideName[s]);
@@ -263,6 +264,7 @@ async function syncOne(
         handles: h,
         states,
         minDate,
+        now: opts.now,
         policy: opts.policy ?? account.conflict,
         ask: opts.ask,
         maxDelete: account.maxDelete,

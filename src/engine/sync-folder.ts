@@ -3,9 +3,10 @@ import type { Conflict, ContentMatch, Plan, Resolution } from "../model/plan.js"
 import type { FolderReport } from "../model/report.js";
 import type { MessageMeta, Side } from "../model/types.js";
 import type { SideState, StateRow } from "../state/side-state.js";
-import { applyPlan } from "./apply.js";
+import { applyPlan, DOUBT } from "./apply.js";
 import { matchByContent } from "./content-match.js";
 import { detectChanges } from "./detect-changes.js";
+import { digestOf } from "./digest.js";
 import { checkGuards } from "./guards.js";
 import { listAll, WINDOW_MARGIN_MS } from "./listing.js";
 import { type ConflictPolicy, resolveConflict } from "./policy.js";
@@ -23,6 +24,8 @@ export interface FolderJob {
   states: Record<Side, SideState>;
   /** Window start, ms (0: no maxage). */
   minDate: number;
+  /** The run's clock, ms. */
+  now: number;
   policy: ConflictPolicy;
   /** For policy `ask`: asks the user; absent when there is no terminal (then `ask` acts as `fail`). */
   ask?: (c: Conflict, folder: string) => Promise<Resolution>;
@@ -92,6 +95,7 @@ export async function syncFolder(job: FolderJob): Promise<FolderOutcome> {
     report.stops.push(...pre.problems.map((message) => ({ guard: "precheck", message })));
     return empty;
   }
+  await dropLateDuplicates(job, listing);
   const rows: Record<Side, StateRow[]> = {
     left: states.left.rows(names.left),
     right: states.right.rows(names.right),
@@ -150,12 +154,14 @@ export async function syncFolder(job: FolderJob): Promise<FolderOutcome> {
       right: new Map(rows.right.map((r) => [r.key, r])),
     },
     report,
+    now: job.now,
     onProgress: job.onProgress ? (done) => job.onProgress?.(done, total) : undefined,
   });
   const settled = plan.conflicts.length === 0 && report.errors.length === 0;
   if (settled) {
     for (const side of ["left", "right"] as const)
-      for (const i of states[side].intents(names[side])) states[side].deleteIntent(names[side], i.pairId);
+      for (const i of states[side].intents(names[side]))
+        if (!i.pairId.startsWith(DOUBT)) states[side].deleteIntent(names[side], i.pairId);
   }
   // The marker may advance only when every change up to it was carried out: a held conflict or a
   // failed write must be seen again by the next run, which an incremental listing would skip.
@@ -180,6 +186,45 @@ export async function syncFolder(job: FolderJob): Promise<FolderOutcome> {
 }
 
 /**
+ * A copy whose append failed left a DOUBT intent: its bytes may have reached the store after the
+ * run gave up on it, and after a retry had already copied the message again. Such a late arrival
+ * is an unrecorded message on the target with the source's arrival date and the very content of
+ * the pair the retry made; it is our own duplicate and is removed (evidence: intent + digest).
+ * Doubts are kept a week, long enough for any stuck connection to have ended.
+ */
+async function dropLateDuplicates(
+  job: FolderJob,
+  listing: Record<Side, Map<string, MessageMeta>>,
+): Promise<void> {
+  for (const to of ["left", "right"] as const) {
+    const from = to === "left" ? "right" : "left";
+    const doubts = job.states[to].intents(job.names[to]).filter((i) => i.pairId.startsWith(DOUBT));
+    if (doubts.length === 0) continue;
+    const recorded = new Set(job.states[to].rows(job.names[to]).map((r) => r.key));
+    const sourceRows = new Map(job.states[from].rows(job.names[from]).map((r) => [r.key, r]));
+    const dupes: string[] = [];
+    for (const doubt of doubts) {
+      const paired = sourceRows.get(doubt.sourceKey);
+      if (paired && paired.digest !== "") {
+        for (const m of listing[to].values()) {
+          if (recorded.has(m.key) || Math.abs(m.date - doubt.date) > 2000 || dupes.includes(m.key)) continue;
+          if ((await digestOf(job.handles[to].read(m.key))) === paired.digest) dupes.push(m.key);
+        }
+      }
+      const since = Number(doubt.pairId.slice(DOUBT.length).split(":")[0]);
+      if (!job.dryRun && !(job.now - since <= 7 * 86_400_000))
+        job.states[to].deleteIntent(job.names[to], doubt.pairId);
+    }
+    if (dupes.length === 0 || job.dryRun) continue;
+    await job.handles[to].remove(dupes);
+    for (const k of dupes) listing[to].delete(k);
+    job.report.mended.push(
+      `removed ${dupes.length} late duplicate(s) on ${to} of copies whose append had failed`,
+    );
+  }
+}
+
+/**
  * Intents are written before every copy (apply.ts). One still open here belongs to a copy an
  * interrupted run started: if content matching paired its source with a new message on the
  * target, that message is the copy, found again instead of made twice. Reported, then cleared.
@@ -193,7 +238,7 @@ function noteInterruptedCopies(job: FolderJob, matches: readonly ContentMatch[])
     const from = to === "left" ? "right" : "left";
     let found = 0;
     for (const intent of job.states[to].intents(job.names[to]))
-      if (matched[from].has(intent.sourceKey)) found++;
+      if (!intent.pairId.startsWith(DOUBT) && matched[from].has(intent.sourceKey)) found++;
     if (found > 0)
       job.report.mended.push(`found ${found} copy(ies) to ${to} that an interrupted run had made`);
   }

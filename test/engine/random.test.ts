@@ -184,7 +184,9 @@ class Ledger {
       if (lf === undefined || rf === undefined) {
         const kept = (lf ?? rf)!;
         const removedOn: Side = lf === undefined ? "left" : "right";
-        const changed = !sameSet(kept, a);
+        // Adding only T (\Deleted) on the kept side agrees with the removal: not a conflict.
+        const onlyT = kept.has("T") && !a.has("T") && sameSet(new Set([...kept].filter((f) => f !== "T")), a);
+        const changed = !sameSet(kept, a) && !onlyT;
         const winner = this.policy === "keep" ? "keep" : this.policy;
         if (changed && winner !== removedOn) out.set(tag, new Set(kept));
         continue;

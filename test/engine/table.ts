@@ -59,6 +59,14 @@ export const TABLE: Scenario[] = [
     expect: "A:F B",
   },
   {
+    name: "removed on left, only \\Deleted added on right: removed, no conflict",
+    base: "A B",
+    left: "xA",
+    right: "+A:T",
+    policy: "fail",
+    expect: "B",
+  },
+  {
     name: "removed on left, flagged on right: fail",
     base: "A B",
     left: "xA",

@@ -58,9 +58,9 @@ import {
   writeConfig,
 } from "./tandem-cli.js";
 
-const ROUNDS = Number(process.env.TANDEM_CHAOS_ROUNDS ?? 24);
+const ROUNDS = Number(process.env.TANDEM_CHAOS_ROUNDS ?? 16);
 const SEED = Number(process.env.TANDEM_CHAOS_SEED ?? 20_261_101);
-const COPY_COUNT = Number(process.env.TANDEM_CHAOS_COPY ?? 1500);
+const COPY_COUNT = Number(process.env.TANDEM_CHAOS_COPY ?? 800);
 const SIDES: readonly Side[] = ["left", "right"];
 const other = (s: Side): Side => (s === "left" ? "right" : "left");
 
@@ -341,7 +341,8 @@ class Chaos {
   }
 
   /**
-   * BUG (known, see the it.skip "removal on IMAP killed between \\Deleted and UID EXPUNGE" below):
+   * Was a bug, fixed (reconcile.ts: only \\Deleted added is no conflict), and now strict by default;
+   * TANDEM_CHAOS_LENIENT=1 tolerates the old pattern again, for bisecting:
    * tandem removes a message from an IMAP folder with STORE +\\Deleted, then UID EXPUNGE; a run killed
    * between the two leaves the message marked \\Deleted, the next run takes that for a flag change
    * against the removal on the other side, and policy `keep` copies the removed message back with \\Deleted
@@ -351,7 +352,7 @@ class Chaos {
    * TANDEM_CHAOS_STRICT=1 to fail on it instead.
    */
   private knownBugResurrections(found: Record<Side, Map<string, Found[]>>): void {
-    if (process.env.TANDEM_CHAOS_STRICT === "1") return;
+    if (process.env.TANDEM_CHAOS_LENIENT !== "1") return;
     for (const e of this.ledger.entries.values()) {
       const removedOn = e.owner?.side;
       if (!e.removed || !removedOn || !(this.acct.clients[other(removedOn)] instanceof ImapClient)) continue;
@@ -452,7 +453,7 @@ describe.skipIf(!dovecotAvailable())("crash at a chosen point", () => {
   // uninterrupted run removes it (invariant 5). Found by the chaos test with TANDEM_CHAOS_SEED=20261101
   // (imap-maildir, seed 20261102, round 15); here made deterministic with a proxy that holds back the
   // UID EXPUNGE and kills the run there.
-  it.skip("removal on IMAP killed between \\Deleted and UID EXPUNGE: the removed message stays removed", async () => {
+  it("removal on IMAP killed between \\Deleted and UID EXPUNGE: the removed message stays removed", async () => {
     const dir = tempDir("expunge");
     const u = await server!.addUser("expunge");
     const imap = new ImapClient(u);
