@@ -183,15 +183,18 @@ export class MaildirFolder implements Folder {
     if (entry === undefined) return { ok: false };
     let used = entry;
     try {
-      try {
-        return { ok: true, value: await op(entry) };
-      } catch (err) {
-        if (!isErrno(err, "ENOENT")) throw err;
-        const again = (await this.#rescan()).get(key);
-        if (again === undefined) return { ok: false };
-        if (again.sub === entry.sub && again.name === entry.name) throw err;
-        used = again;
-        return { ok: true, value: await op(again) };
+      // A mail client may rename the file (flags, new/ → cur/) at any moment, even several times
+      // while we look: follow the key a few times before calling it gone.
+      for (let attempt = 0; ; attempt++) {
+        try {
+          return { ok: true, value: await op(used) };
+        } catch (err) {
+          if (!isErrno(err, "ENOENT") || attempt >= 4) throw err;
+          const again = (await this.#rescan()).get(key);
+          if (again === undefined) return { ok: false };
+          if (again.sub === used.sub && again.name === used.name) throw err;
+          used = again;
+        }
       }
     } catch (err) {
       throw fsError(err, {
