@@ -94,3 +94,23 @@ describe("folders between two Maildirs", () => {
     }
   });
 });
+
+describe("the rename map", () => {
+  it("pairs differently named folders both ways, and a second run does nothing", async () => {
+    const w = makeWorld({ rename: { "Sent Mail": "Sent" } });
+    try {
+      seed(w.roots.left, "A", "Sent Mail");
+      seed(w.roots.right, "B:S", "Sent");
+      const r = await sync(w);
+      expect(r.exitCode, JSON.stringify(r.folders)).toBe(EXIT.ok);
+      expect(r.folders.find((f) => f.folder === "Sent Mail")?.rightName).toBe("Sent");
+      expect(show(w.roots.left, "Sent Mail")).toBe("A B:S");
+      expect(show(w.roots.right, "Sent")).toBe("A B:S");
+      expect(existsSync(join(w.roots.right, ".Sent Mail"))).toBe(false);
+      expect(existsSync(join(w.roots.left, ".Sent"))).toBe(false);
+      expect(work(await sync(w))).toBe(0);
+    } finally {
+      w.cleanup();
+    }
+  });
+});
