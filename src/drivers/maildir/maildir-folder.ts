@@ -189,10 +189,10 @@ export class MaildirFolder implements Folder {
         try {
           return { ok: true, value: await op(used) };
         } catch (err) {
-          if (!isErrno(err, "ENOENT") || attempt >= 4) throw err;
+          if (!isErrno(err, "ENOENT") || attempt >= 8) throw err;
           const again = (await this.#rescan()).get(key);
           if (again === undefined) return { ok: false };
-          if (again.sub === used.sub && again.name === used.name) throw err;
+          // Even the same name again is worth another try: the client may have renamed it back.
           used = again;
         }
       }
