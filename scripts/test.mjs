@@ -4,17 +4,30 @@
  * the first failing step and exits with its status. Extra arguments go to `vitest run`.
  */
 import { spawn } from "node:child_process";
-import { constants } from "node:os";
+import { readFileSync, rmSync } from "node:fs";
+import { constants, tmpdir } from "node:os";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
 
 const root = join(dirname(fileURLToPath(import.meta.url)), "..");
+// vitest's JSON report, read back for one plain closing line of counts.
+const summaryFile = join(tmpdir(), `tandem-vitest-${process.pid}.json`);
 const npm = process.platform === "win32" ? "npm.cmd" : "npm";
 const steps = [
   ["typecheck", npm, ["run", "--silent", "typecheck"]],
   ["lint", npm, ["run", "--silent", "lint"]],
   ["build", npm, ["run", "--silent", "build"]],
-  ["vitest", join(root, "node_modules", ".bin", "vitest"), ["run", ...process.argv.slice(2)]],
+  [
+    "vitest",
+    join(root, "node_modules", ".bin", "vitest"),
+    [
+      "run",
+      "--reporter=default",
+      "--reporter=json",
+      `--outputFile.json=${summaryFile}`,
+      ...process.argv.slice(2),
+    ],
+  ],
 ];
 
 function run(cmd, args) {
@@ -36,8 +49,22 @@ for (const [name, cmd, args] of steps) {
   const took = ((performance.now() - t0) / 1000).toFixed(1);
   if (code !== 0) {
     console.log(`== ${name}: FAILED (exit ${code}) after ${took} s`);
+    if (name === "vitest") printCounts();
     process.exit(code);
   }
   console.log(`== ${name}: ok, ${took} s`);
 }
 console.log(`\n== all steps passed in ${((performance.now() - started) / 1000).toFixed(1)} s`);
+printCounts();
+
+/** The plain closing line CI reads: `tests: N passed, N failed, N skipped`. */
+function printCounts() {
+  try {
+    const r = JSON.parse(readFileSync(summaryFile, "utf8"));
+    rmSync(summaryFile, { force: true });
+    const skipped = (r.numPendingTests ?? 0) + (r.numTodoTests ?? 0);
+    console.log(`tests: ${r.numPassedTests} passed, ${r.numFailedTests} failed, ${skipped} skipped`);
+  } catch {
+    // No report (vitest did not run): the steps above said why.
+  }
+}
