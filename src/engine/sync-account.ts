@@ -292,7 +292,10 @@ async function syncOne(
       ...(await verifyFolder({
         folder: sideName,
         handles: h,
-        rows: { left: states.left.rows(sideName.left), right: states.right.rows(sideName.right) },
+        rows: outcome?.rows ?? {
+          left: states.left.rows(sideName.left),
+          right: states.right.rows(sideName.right),
+        },
         minDate,
         skipPairs: outcome?.held,
         deep: opts.deep,

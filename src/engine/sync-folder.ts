@@ -1,5 +1,5 @@
 import type { Folder } from "../drivers/driver.js";
-import type { Conflict, ContentMatch, Plan, Resolution } from "../model/plan.js";
+import { type Conflict, type ContentMatch, type Plan, planSize, type Resolution } from "../model/plan.js";
 import type { FolderReport } from "../model/report.js";
 import type { MessageMeta, Side } from "../model/types.js";
 import type { SideState, StateRow } from "../state/side-state.js";
@@ -50,6 +50,8 @@ export interface FolderOutcome {
   stopped: boolean;
   /** Per side, a full listing of this run made after its last write: verification may reuse it. */
   listing?: Partial<Record<Side, Map<string, MessageMeta>>>;
+  /** The state's rows, when this run recorded nothing: verification may reuse them. */
+  rows?: Record<Side, StateRow[]>;
 }
 
 export async function syncFolder(job: FolderJob): Promise<FolderOutcome> {
@@ -66,9 +68,14 @@ export async function syncFolder(job: FolderJob): Promise<FolderOutcome> {
     }
   }
   const mask = job.keywords === false ? dropKeywords : identityMask;
+  // The state's rows, read once; read again only after something recorded changes them.
+  let raw: Record<Side, StateRow[]> = {
+    left: states.left.rows(names.left),
+    right: states.right.rows(names.right),
+  };
   const [leftList, rightList] = await Promise.all([
-    listSide(job, "left", mask),
-    listSide(job, "right", mask),
+    listSide(job, "left", mask, raw.left),
+    listSide(job, "right", mask, raw.right),
   ]);
   const listing: Record<Side, Map<string, MessageMeta>> = {
     left: leftList.listing,
@@ -79,10 +86,7 @@ export async function syncFolder(job: FolderJob): Promise<FolderOutcome> {
     folder: names,
     handles,
     states,
-    rows: {
-      left: maskRows(states.left.rows(names.left), mask),
-      right: maskRows(states.right.rows(names.right), mask),
-    },
+    rows: { left: maskRows(raw.left, mask), right: maskRows(raw.right, mask) },
     listing,
   });
   report.mended.push(...pre.mended);
@@ -96,10 +100,9 @@ export async function syncFolder(job: FolderJob): Promise<FolderOutcome> {
     return empty;
   }
   await dropLateDuplicates(job, listing);
-  const rows: Record<Side, StateRow[]> = {
-    left: states.left.rows(names.left),
-    right: states.right.rows(names.right),
-  };
+  if (pre.mended.length > 0)
+    raw = { left: states.left.rows(names.left), right: states.right.rows(names.right) };
+  const rows: Record<Side, StateRow[]> = { left: maskRows(raw.left, mask), right: maskRows(raw.right, mask) };
   const left = detectChanges(rows.left, listing.left.values(), job.minDate);
   const right = detectChanges(rows.right, listing.right.values(), job.minDate);
   const matches = await matchByContent(handles.left, handles.right, left.added, right.added, {
@@ -182,7 +185,9 @@ export async function syncFolder(job: FolderJob): Promise<FolderOutcome> {
   const reuse: Partial<Record<Side, Map<string, MessageMeta>>> = {};
   for (const side of ["left", "right"] as const)
     if (full[side] && !written[side]) reuse[side] = listing[side];
-  return { plan, held, stopped: false, listing: reuse };
+  // Nothing recorded at all: the rows read at the start are still the state.
+  const unchanged = planSize(plan) === 0 && report.mended.length === 0;
+  return { plan, held, stopped: false, listing: reuse, rows: unchanged ? raw : undefined };
 }
 
 /**
@@ -252,6 +257,7 @@ async function listSide(
   job: FolderJob,
   side: Side,
   mask: (f: string[]) => string[],
+  rows: readonly StateRow[],
 ): Promise<{ listing: Map<string, MessageMeta>; full: boolean }> {
   const h = job.handles[side];
   const name = job.names[side];
@@ -265,7 +271,6 @@ async function listSide(
     known.highestModseq !== null &&
     known.minDate <= job.minDate
   ) {
-    const rows = job.states[side].rows(name);
     const changes = await h.listChanges(
       { uidNext: known.uidNext, highestModseq: known.highestModseq, count: known.count ?? undefined },
       job.minDate > 0 ? { minDate: job.minDate - WINDOW_MARGIN_MS } : {},

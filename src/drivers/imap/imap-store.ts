@@ -32,7 +32,14 @@ export { resolveSecret } from "./credentials.js";
 /** Connects, logs in and returns the store. Failures: DriverError scope "store" (EAUTH, ECONNECT, ETLS). */
 export async function openImapStore(opts: ImapStoreOptions): Promise<Store> {
   const store = new ImapStore(opts);
-  await store.connect();
+  // Both logins at once: the lean connection is wanted by the first listing anyway.
+  store.prewarmLean();
+  try {
+    await store.connect();
+  } catch (err) {
+    await store.close().catch(() => {});
+    throw err;
+  }
   return store;
 }
 
@@ -133,6 +140,13 @@ export class ImapStore implements Store, StoreContext {
     await client.noop();
   }
 
+  private leanPending: Promise<LeanClient | null> | null = null;
+
+  /** Opens the lean connection in the background; a failure here is left to the real open to report. */
+  prewarmLean(): void {
+    this.leanPending = LeanClient.open(this.opts).catch(() => null);
+  }
+
   async leanAcquire(): Promise<LeanLease> {
     let unlock!: () => void;
     const prev = this.leanTail;
@@ -147,6 +161,12 @@ export class ImapStore implements Store, StoreContext {
     try {
       if (this.closed) {
         throw new DriverError(`${this.label} is closed`, { scope: "store", code: "ECLOSED" });
+      }
+      if (this.leanPending) {
+        const warm = await this.leanPending;
+        this.leanPending = null;
+        if (warm && !this.lean) this.lean = warm;
+        else warm?.destroy();
       }
       let client = this.lean;
       if (!client?.usable || client.idleMs > LEAN_MAX_IDLE_MS) {
@@ -334,6 +354,9 @@ export class ImapStore implements Store, StoreContext {
   async close(): Promise<void> {
     if (this.closed) return;
     this.closed = true;
+    // A connection still being warmed up is dropped as soon as it is there.
+    void this.leanPending?.then((c) => c?.destroy());
+    this.leanPending = null;
     const lean = this.lean;
     this.lean = null;
     // A lean command in flight is aborted (its caller gets ECLOSED); an idle one logs out.
