@@ -10,7 +10,7 @@ import { writeStatus } from "../state/status-file.js";
 import { canonicalFolder, FolderNames, folderMatcher } from "./folder-map.js";
 import { listAll } from "./listing.js";
 import { exitCodeFor } from "./outcome.js";
-import { type FolderOutcome, syncFolder } from "./sync-folder.js";
+import { type FolderJob, type FolderOutcome, type Listed, listFolder, syncFolder } from "./sync-folder.js";
 import { verifyFolder } from "./verify.js";
 
 /**
@@ -128,23 +128,67 @@ async function syncFolders(
   const minDate =
     (opts.maxage ?? account.maxage) ? opts.now - (opts.maxage ?? account.maxage ?? 0) * 86_400_000 : 0;
 
-  for (const name of all) {
+  interface Entry {
+    name: string;
+    sideName: Record<Side, string>;
+    fr: FolderReport;
+    present: Record<Side, boolean>;
+    known: Record<Side, boolean>;
+  }
+  const entries: Entry[] = all.map((name) => {
     const rightName = names.right(name);
     const fr = newFolderReport(name, rightName);
     report.folders.push(fr);
-    const sideName: Record<Side, string> = { left: name, right: rightName };
-    const present = { left: exists.left.has(name), right: exists.right.has(name) };
-    const known = { left: knownOn.left.has(name), right: knownOn.right.has(name) };
+    return {
+      name,
+      sideName: { left: name, right: rightName },
+      fr,
+      present: { left: exists.left.has(name), right: exists.right.has(name) },
+      known: { left: knownOn.left.has(name), right: knownOn.right.has(name) },
+    };
+  });
+  type Prepared = { skip: true } | { skip?: false; opened?: Opened; error?: unknown; settleError?: unknown };
+  // Everything up to the listing of a folder; started for the next folder as soon as the current
+  // one is listed, so that applying one folder overlaps with listing the next (SYNC-MODEL.md step 3).
+  const prepare = async (e: Entry): Promise<Prepared> => {
     try {
-      if (await settleFolderPresence(opts, stores, states, sideName, present, known, minDate, fr)) continue;
+      if (await settleFolderPresence(opts, stores, states, e.sideName, e.present, e.known, minDate, e.fr))
+        return { skip: true };
       if (opts.resync && !opts.dryRun)
-        for (const s of ["left", "right"] as const) states[s].deleteFolder(sideName[s]);
-      await withRetry(opts, name, () => syncOne(account, opts, stores, states, sideName, minDate, fr));
+        for (const s of ["left", "right"] as const) states[s].deleteFolder(e.sideName[s]);
+    } catch (err) {
+      return { settleError: err };
+    }
+    try {
+      return { opened: await openAndList(account, opts, stores, states, e.sideName, minDate, e.fr) };
+    } catch (err) {
+      return { error: err };
+    }
+  };
+  let pending: Promise<Prepared> | undefined = entries[0] ? prepare(entries[0]) : undefined;
+  for (let i = 0; i < entries.length; i++) {
+    const e = entries[i]!;
+    const prepared: Prepared = await pending!;
+    pending = undefined;
+    const startNext = () => {
+      const next = entries[i + 1];
+      if (!pending && next) pending = prepare(next);
+    };
+    try {
+      if (prepared.skip) continue;
+      if (prepared.settleError !== undefined) throw prepared.settleError;
+      await withRetry(opts, e.name, (attempt) => {
+        if (attempt === 0 && prepared.error !== undefined) throw prepared.error;
+        const ahead = attempt === 0 ? prepared.opened : undefined;
+        return syncOne(account, opts, stores, states, e.sideName, minDate, e.fr, ahead, startNext);
+      });
     } catch (err) {
       // One bad folder (a name the other side cannot hold, a folder that cannot be opened) must not
       // stop the account; a failure of the whole store does.
-      if (err instanceof DriverError && err.scope !== "store") fr.errors.push(err.message);
+      if (err instanceof DriverError && err.scope !== "store") e.fr.errors.push(err.message);
       else throw err;
+    } finally {
+      startNext();
     }
   }
 }
@@ -224,10 +268,14 @@ export const RETRY_DELAYS_MS = [1_000, 3_000, 9_000];
  * A folder whose store failed in a way a retry can help (connection lost, timeout) is synced again
  * from its listing: the journals hold every confirmed step, so the retry resumes, it does not repeat.
  */
-async function withRetry(opts: RunOptions, folder: string, fn: () => Promise<void>): Promise<void> {
+async function withRetry(
+  opts: RunOptions,
+  folder: string,
+  fn: (attempt: number) => Promise<void>,
+): Promise<void> {
   for (let attempt = 0; ; attempt++) {
     try {
-      return await fn();
+      return await fn(attempt);
     } catch (err) {
       const delay = RETRY_DELAYS_MS[attempt];
       if (!(err instanceof DriverError) || !err.retryable || delay === undefined) throw err;
@@ -239,6 +287,80 @@ async function withRetry(opts: RunOptions, folder: string, fn: () => Promise<voi
   }
 }
 
+/** A folder pair opened on both sides, and listed unless the run only verifies. */
+interface Opened {
+  handles: Record<Side, Folder>;
+  /** Both stores can keep keywords in this folder (as of opening it). */
+  keywords: boolean;
+  listed?: Listed;
+}
+
+async function openAndList(
+  account: AccountConfig,
+  opts: RunOptions,
+  stores: Record<Side, Store>,
+  states: Record<Side, SideState>,
+  sideName: Record<Side, string>,
+  minDate: number,
+  fr: FolderReport,
+): Promise<Opened> {
+  const [l, r] = await Promise.allSettled([
+    stores.left.openFolder(sideName.left),
+    stores.right.openFolder(sideName.right),
+  ]);
+  if (l.status === "rejected" || r.status === "rejected") {
+    if (l.status === "fulfilled") await l.value.close();
+    if (r.status === "fulfilled") await r.value.close();
+    throw l.status === "rejected" ? l.reason : (r as PromiseRejectedResult).reason;
+  }
+  const opened: Opened = {
+    handles: { left: l.value, right: r.value },
+    keywords: stores.left.caps.keywords && stores.right.caps.keywords,
+  };
+  if (opts.verifyOnly) return opened;
+  try {
+    opened.listed = await listFolder(folderJob(account, opts, stores, states, sideName, minDate, fr, opened));
+    return opened;
+  } catch (err) {
+    await Promise.allSettled([opened.handles.left.close(), opened.handles.right.close()]);
+    throw err;
+  }
+}
+
+function folderJob(
+  account: AccountConfig,
+  opts: RunOptions,
+  stores: Record<Side, Store>,
+  states: Record<Side, SideState>,
+  sideName: Record<Side, string>,
+  minDate: number,
+  fr: FolderReport,
+  opened: Opened,
+  onListed?: () => void,
+): FolderJob {
+  return {
+    names: sideName,
+    handles: opened.handles,
+    states,
+    minDate,
+    now: opts.now,
+    policy: opts.policy ?? account.conflict,
+    ask: opts.ask,
+    maxDelete: account.maxDelete,
+    force: opts.force,
+    dryRun: opts.dryRun,
+    resync: opts.resync,
+    report: fr,
+    keywords: opened.keywords,
+    incremental: {
+      left: stores.left.caps.incremental && !opts.resync,
+      right: stores.right.caps.incremental && !opts.resync,
+    },
+    onListed,
+    onProgress: opts.progress ? (done, total) => opts.progress?.(sideName.left, done, total) : undefined,
+  };
+}
+
 async function syncOne(
   account: AccountConfig,
   opts: RunOptions,
@@ -247,38 +369,19 @@ async function syncOne(
   sideName: Record<Side, string>,
   minDate: number,
   fr: FolderReport,
+  ahead: Opened | undefined,
+  onListed: () => void,
 ): Promise<void> {
-  const handles: Partial<Record<Side, Folder>> = {};
+  let opened: Opened | undefined = ahead;
   try {
-    const [l, r] = await Promise.all([
-      stores.left.openFolder(sideName.left),
-      stores.right.openFolder(sideName.right),
-    ]);
-    handles.left = l;
-    handles.right = r;
-    const h = { left: l, right: r };
+    opened ??= await openAndList(account, opts, stores, states, sideName, minDate, fr);
+    const h = opened.handles;
     let outcome: FolderOutcome | undefined;
     if (!opts.verifyOnly) {
-      outcome = await syncFolder({
-        names: sideName,
-        handles: h,
-        states,
-        minDate,
-        now: opts.now,
-        policy: opts.policy ?? account.conflict,
-        ask: opts.ask,
-        maxDelete: account.maxDelete,
-        force: opts.force,
-        dryRun: opts.dryRun,
-        resync: opts.resync,
-        report: fr,
-        keywords: stores.left.caps.keywords && stores.right.caps.keywords,
-        incremental: {
-          left: stores.left.caps.incremental && !opts.resync,
-          right: stores.right.caps.incremental && !opts.resync,
-        },
-        onProgress: opts.progress ? (done, total) => opts.progress?.(sideName.left, done, total) : undefined,
-      });
+      outcome = await syncFolder(
+        folderJob(account, opts, stores, states, sideName, minDate, fr, opened, onListed),
+        opened.listed,
+      );
       if (opts.dryRun) {
         const p = outcome.plan;
         for (const c of p.copies) fr.copied[c.from === "left" ? "right" : "left"]++;
@@ -310,6 +413,7 @@ async function syncOne(
     }
     throw err;
   } finally {
-    await Promise.allSettled([handles.left?.close(), handles.right?.close()]);
+    onListed();
+    await Promise.allSettled([opened?.handles.left.close(), opened?.handles.right.close()]);
   }
 }

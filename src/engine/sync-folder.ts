@@ -39,6 +39,8 @@ export interface FolderJob {
   keywords?: boolean;
   /** Per side: list incrementally where the store supports it. */
   incremental?: Record<Side, boolean>;
+  /** Called once this folder's listing is done (the next folder's may start). */
+  onListed?: () => void;
   onProgress?: (done: number, total: number) => void;
 }
 
@@ -54,7 +56,17 @@ export interface FolderOutcome {
   rows?: Record<Side, StateRow[]>;
 }
 
-export async function syncFolder(job: FolderJob): Promise<FolderOutcome> {
+/** Step 3 of one folder, done ahead while the previous folder is still being applied. */
+export interface Listed {
+  /** The state's rows as read with the listing. */
+  raw: Record<Side, StateRow[]>;
+  listing: Record<Side, Map<string, MessageMeta>>;
+  /** Per side: listed in full (not incrementally). */
+  full: Record<Side, boolean>;
+}
+
+/** Checks both folders' identity and lists both sides at once (SYNC-MODEL.md step 3). */
+export async function listFolder(job: FolderJob): Promise<Listed> {
   const { names, handles, states, report } = job;
   for (const side of ["left", "right"] as const) {
     const known = states[side].folder(names[side]);
@@ -67,9 +79,8 @@ export async function syncFolder(job: FolderJob): Promise<FolderOutcome> {
       );
     }
   }
-  const mask = job.keywords === false ? dropKeywords : identityMask;
-  // The state's rows, read once; read again only after something recorded changes them.
-  let raw: Record<Side, StateRow[]> = {
+  const mask = maskFor(job);
+  const raw: Record<Side, StateRow[]> = {
     left: states.left.rows(names.left),
     right: states.right.rows(names.right),
   };
@@ -77,11 +88,27 @@ export async function syncFolder(job: FolderJob): Promise<FolderOutcome> {
     listSide(job, "left", mask, raw.left),
     listSide(job, "right", mask, raw.right),
   ]);
-  const listing: Record<Side, Map<string, MessageMeta>> = {
-    left: leftList.listing,
-    right: rightList.listing,
+  return {
+    raw,
+    listing: { left: leftList.listing, right: rightList.listing },
+    full: { left: leftList.full, right: rightList.full },
   };
-  const full: Record<Side, boolean> = { left: leftList.full, right: rightList.full };
+}
+
+function maskFor(job: FolderJob): (f: string[]) => string[] {
+  return job.keywords === false ? dropKeywords : identityMask;
+}
+
+/** Steps 2–7 of one folder; `listed` when the listing was done ahead (listFolder). */
+export async function syncFolder(job: FolderJob, listed?: Listed): Promise<FolderOutcome> {
+  const { names, handles, states, report } = job;
+  const ahead = listed ?? (await listFolder(job));
+  // The listing is done: the caller may start listing the next folder while this one is applied.
+  job.onListed?.();
+  const mask = maskFor(job);
+  // The state's rows, read once; read again only after something recorded changes them.
+  let raw = ahead.raw;
+  const { listing, full } = ahead;
   const pre = await precheck({
     folder: names,
     handles,
