@@ -62,6 +62,11 @@ export interface ListOptions {
   minDate?: number;
   /** Only changes since this marker (when caps.incremental). Removed keys are then reported in `vanished`. */
   since?: FolderMarker;
+  /**
+   * Keys the caller already knows (from its state). Without `minDate`, a store may skip what it
+   * costs to learn their size and date (a Maildir's stat) and report them as NaN; flags are exact.
+   */
+  known?: ReadonlySet<string>;
 }
 
 export interface ChangeListing {

@@ -24,7 +24,12 @@ export function detectChanges(
     }
     known.delete(msg.key);
     if (row.date < minDate) continue;
-    if (flagsKey(row.flags) !== flagsKey(msg.flags)) flagged.set(row.pairId, msg);
+    if (flagsKey(row.flags) !== flagsKey(msg.flags)) {
+      // A listing may leave size and date out for known keys (NaN): the state has them.
+      const whole =
+        Number.isNaN(msg.size) || Number.isNaN(msg.date) ? { ...msg, size: row.size, date: row.date } : msg;
+      flagged.set(row.pairId, whole);
+    }
   }
   const gone = new Set<string>();
   for (const row of known.values()) if (row.date >= minDate) gone.add(row.pairId);

@@ -8,10 +8,17 @@ import type { MessageMeta } from "../model/types.js";
  */
 export const WINDOW_MARGIN_MS = 2 * 86_400_000;
 
-/** Lists a whole folder (inside the window, with margin) into a map by key. */
-export async function listAll(folder: Folder, minDate: number): Promise<Map<string, MessageMeta>> {
+/**
+ * Lists a whole folder (inside the window, with margin) into a map by key. `known`: keys the state
+ * holds, whose size and date the store may leave out (NaN) when there is no window.
+ */
+export async function listAll(
+  folder: Folder,
+  minDate: number,
+  known?: ReadonlySet<string>,
+): Promise<Map<string, MessageMeta>> {
   const out = new Map<string, MessageMeta>();
-  const opts = minDate > 0 ? { minDate: minDate - WINDOW_MARGIN_MS } : {};
+  const opts = minDate > 0 ? { minDate: minDate - WINDOW_MARGIN_MS } : { known };
   for await (const m of folder.list(opts)) out.set(m.key, m);
   return out;
 }

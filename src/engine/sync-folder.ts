@@ -153,7 +153,8 @@ export async function syncFolder(job: FolderJob, listed?: Listed): Promise<Folde
   const inWindow = (r: StateRow) => r.date >= job.minDate;
   const listedInWindow = (m: Map<string, MessageMeta>) => {
     let n = 0;
-    for (const x of m.values()) if (x.date >= job.minDate) n++;
+    // A known message may come without a date (NaN): without a window, every message counts.
+    for (const x of m.values()) if (!(x.date < job.minDate)) n++;
     return n;
   };
   const stops = checkGuards({
@@ -310,7 +311,7 @@ async function listSide(
     for (const m of changes.changed) listing.set(m.key, { ...m, flags: mask(m.flags) });
     return { listing, full: false };
   }
-  const listing = await listAll(h, job.minDate);
+  const listing = await listAll(h, job.minDate, new Set(rows.map((r) => r.key)));
   if (mask !== identityMask) for (const m of listing.values()) m.flags = mask(m.flags);
   return { listing, full: true };
 }

@@ -27,7 +27,8 @@ export interface VerifyInput {
 export async function verifyFolder(input: VerifyInput): Promise<Drift[]> {
   const fresh = (side: Side) => {
     const reuse = input.listing?.[side];
-    return reuse ? Promise.resolve(new Map(reuse)) : listAll(input.handles[side], input.minDate);
+    const known = new Set(input.rows[side].map((r) => r.key));
+    return reuse ? Promise.resolve(new Map(reuse)) : listAll(input.handles[side], input.minDate, known);
   };
   const [left, right] = await Promise.all([fresh("left"), fresh("right")]);
   const listing: Record<Side, Map<string, MessageMeta>> = { left, right };

@@ -131,9 +131,9 @@ export class SideState {
       for (const op of replay.ops) state.applyOp(op);
       state.db.exec("COMMIT");
       // Fold the replayed ops into a snapshot so the journal starts clean.
-      if (!readOnly) state.save();
+      if (!readOnly) state.save(true);
     } else if (!existsSync(file) && !readOnly) {
-      state.save();
+      state.save(true);
     }
     return state;
   }
@@ -163,6 +163,16 @@ export class SideState {
   }
 
   putFolder(row: FolderRow): void {
+    const now = this.folder(row.name);
+    if (
+      now &&
+      now.identity === row.identity &&
+      now.uidNext === row.uidNext &&
+      now.highestModseq === row.highestModseq &&
+      now.count === row.count &&
+      now.minDate === row.minDate
+    )
+      return; // unchanged: a quiet run writes nothing
     this.record({
       o: "fput",
       f: row.name,
@@ -263,14 +273,17 @@ export class SideState {
   }
 
   /** Writes a snapshot atomically (new file, fsync, rename, fsync dir), then empties the journal. */
-  save(): void {
+  save(force = false): void {
     if (this.readOnly) return;
+    // Nothing recorded since the last snapshot: it is still exact, no need to write it again.
+    if (!this.dirty && !force) return;
     this.flush();
     try {
       this.writeSnapshot();
     } catch (err) {
       throw ioFailure(err, "save the state file", this.file);
     }
+    this.dirty = false;
   }
 
   private writeSnapshot(): void {
@@ -308,7 +321,11 @@ export class SideState {
   /** Writes between two flushes share one SQLite transaction: one commit per batch, not per row. */
   private inTransaction = false;
 
+  /** Something was recorded since the last save. */
+  private dirty = false;
+
   private record(op: JournalOp): void {
+    this.dirty = true;
     if (!this.inTransaction) {
       this.db.exec("BEGIN");
       this.inTransaction = true;

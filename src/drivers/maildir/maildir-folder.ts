@@ -220,8 +220,17 @@ export class MaildirFolder implements Folder {
     this.#ctx.checkOpen();
     const keywords = await this.#keywords.load();
     const keys = [...(await this.#rescan()).keys()].sort(compareKeys);
+    const skipStat = opts.minDate === undefined ? opts.known : undefined;
     for (const key of keys) {
       this.#ctx.checkOpen();
+      if (skipStat?.has(key)) {
+        // Known to the caller: its size and date are in the caller's state; only flags are needed.
+        const entry = this.#index.get(key);
+        if (entry === undefined) continue;
+        const { flags } = decodeLetters(parseFileName(entry.name).letters, keywords);
+        yield { key, flags, size: Number.NaN, date: Number.NaN };
+        continue;
+      }
       const found = await this.#statForListing(key);
       if (found === undefined) continue;
       const date = Math.round(found.st.mtimeMs);
