@@ -51,22 +51,25 @@ export function redactingLogger(debug: (msg: string) => void, secret: string): L
   return { debug: emit("debug"), info: emit("info"), warn: emit("warn"), error: emit("error") };
 }
 
+/** The extra trusted CAs of `tlsCaFile` (PEM), for both connections of a store. */
+export async function readCaFile(file: string | undefined): Promise<string | undefined> {
+  if (!file) return undefined;
+  try {
+    return await readFile(file, "utf8");
+  } catch (err) {
+    throw new DriverError(`Cannot read tlsCaFile ${file}: ${(err as Error).message}`, {
+      scope: "store",
+      code: "ETLS",
+      cause: err,
+    });
+  }
+}
+
 export async function buildClientOptions(
   opts: ImapStoreOptions,
   hooks: ConnectionHooks,
 ): Promise<ImapFlowOptions> {
-  let ca: string | undefined;
-  if (opts.tlsCaFile) {
-    try {
-      ca = await readFile(opts.tlsCaFile, "utf8");
-    } catch (err) {
-      throw new DriverError(`Cannot read tlsCaFile ${opts.tlsCaFile}: ${(err as Error).message}`, {
-        scope: "store",
-        code: "ETLS",
-        cause: err,
-      });
-    }
-  }
+  const ca = await readCaFile(opts.tlsCaFile);
   const secret = secretOf(opts);
   const commandTimeout = opts.commandTimeoutMs ?? DEFAULT_COMMAND_TIMEOUT_MS;
   return {

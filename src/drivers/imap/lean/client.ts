@@ -1,20 +1,8 @@
-// Why a lean path: imapflow's generic parser costs 60–100 µs per listed message and its APPEND
-// needs the whole message in memory, so the hot operations (listing, bulk/streamed reads, APPEND)
-// run over this minimal IMAP4rev1 client instead: a streaming tokenizer, pipelined tagged
-// commands, literals streamed in both directions.
-//
-// One LeanClient is one connection: node:net or node:tls, the same security as the store's
-// imapflow connection (implicit TLS, required STARTTLS, or plaintext by choice; certificates
-// always verified), LOGIN / AUTHENTICATE PLAIN / XOAUTH2. Untagged responses go to the oldest
-// command in flight (servers answer pipelined commands in order). Failures are raw errors with the
-// fields errors.ts maps (code, authenticationFailed, tlsFailed, responseStatus/responseText), or
-// DriverErrors for a server that breaks the protocol.
-import { readFile } from "node:fs/promises";
 import * as net from "node:net";
 import * as tls from "node:tls";
 import { DriverError } from "../../driver.js";
 import type { ImapStoreOptions } from "../connection.js";
-import { DEFAULT_COMMAND_TIMEOUT_MS, DEFAULT_CONNECT_TIMEOUT_MS } from "../connection.js";
+import { DEFAULT_COMMAND_TIMEOUT_MS, DEFAULT_CONNECT_TIMEOUT_MS, readCaFile } from "../connection.js";
 import { quoted, type Response, responseCode } from "./parse.js";
 
 /** A tagged completion. */
@@ -134,18 +122,7 @@ export class LeanClient {
   /** Connects, secures and logs in; raw errors (map them with connectError). */
   static async open(opts: LeanOptions): Promise<LeanClient> {
     const timeout = opts.connectTimeoutMs ?? DEFAULT_CONNECT_TIMEOUT_MS;
-    let ca: string | undefined;
-    if (opts.tlsCaFile) {
-      try {
-        ca = await readFile(opts.tlsCaFile, "utf8");
-      } catch (err) {
-        throw new DriverError(`Cannot read tlsCaFile ${opts.tlsCaFile}: ${(err as Error).message}`, {
-          scope: "store",
-          code: "ETLS",
-          cause: err,
-        });
-      }
-    }
+    const ca = await readCaFile(opts.tlsCaFile);
     const tlsOpts: tls.ConnectionOptions = {
       rejectUnauthorized: true,
       ...(ca ? { ca } : {}),
