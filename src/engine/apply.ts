@@ -1,5 +1,5 @@
 import { DriverError, type Folder } from "../drivers/driver.js";
-import type { CopyOp, FlagOp, PairInfo, Plan, RemoveOp } from "../model/plan.js";
+import type { CopyOp, FlagOp, PairInfo, Plan, RecordOp, RemoveOp } from "../model/plan.js";
 import type { FolderReport } from "../model/report.js";
 import { type MessageMeta, otherSide, type Side } from "../model/types.js";
 import type { SideState, StateRow } from "../state/side-state.js";
@@ -29,8 +29,17 @@ export interface ApplyContext {
 
 export async function applyPlan(plan: Plan, ctx: ApplyContext): Promise<void> {
   await applyRemovals(plan.removals, ctx);
-  applyRecords(plan, ctx);
+  // Records of agreed flags on a side that needed no write come after the other side's flag
+  // writes: recorded before them, a cut would leave that side claiming flags the pair never got.
+  applyRecords(
+    plan.records.filter((r) => r.kind !== "flags"),
+    ctx,
+  );
   await applyFlags(plan.flags, ctx);
+  applyRecords(
+    plan.records.filter((r) => r.kind === "flags"),
+    ctx,
+  );
   await flushBoth(ctx, "right");
   await applyCopies(plan.copies, ctx);
 }
@@ -55,8 +64,8 @@ async function applyRemovals(ops: RemoveOp[], ctx: ApplyContext): Promise<void> 
   }
 }
 
-function applyRecords(plan: Plan, ctx: ApplyContext): void {
-  for (const rec of plan.records) {
+function applyRecords(records: readonly RecordOp[], ctx: ApplyContext): void {
+  for (const rec of records) {
     if (rec.kind === "forget") forgetPair(ctx, rec.pairId);
     else if (rec.kind === "flags") {
       const key = keyOf(ctx, rec.side, rec.pairId);
@@ -84,6 +93,20 @@ async function applyFlags(ops: FlagOp[], ctx: ApplyContext): Promise<void> {
     if (g) g.push(op);
     else groups.set(sig, [op]);
   }
+  // Every intent first, on both sides, made durable before any flag is written: a run cut off
+  // after a store took flags but before its state recorded them must not take them for the
+  // user's change next time, and which side needed no write at all must be known (sync-folder.ts).
+  if (ops.length === 0) return;
+  for (const op of ops) {
+    ctx.states[op.side].putIntent({
+      folder: ctx.folder[op.side],
+      pairId: `${FLAGS}${op.pairId}`,
+      sourceKey: op.flags.join(" "),
+      date: 0,
+    });
+  }
+  ctx.states.left.flush();
+  ctx.states.right.flush();
   for (const group of groups.values()) {
     const { side, add, remove } = group[0]!;
     for (let i = 0; i < group.length; i += 500) {
@@ -99,6 +122,7 @@ async function applyFlags(ops: FlagOp[], ctx: ApplyContext): Promise<void> {
       for (const op of batch) {
         const row = ctx.rows[side].get(op.key);
         if (row) putRow(ctx, side, { ...row, flags: op.flags });
+        ctx.states[side].deleteIntent(ctx.folder[side], `${FLAGS}${op.pairId}`);
         ctx.report.flagged[side]++;
       }
     }
@@ -107,6 +131,8 @@ async function applyFlags(ops: FlagOp[], ctx: ApplyContext): Promise<void> {
 
 /** Prefix of the intent kept for a copy whose append failed and may still arrive. */
 export const DOUBT = "doubt:";
+/** Prefix of the intent recorded before flags are written: the flags the message is to have. */
+export const FLAGS = "flags:";
 
 /** Copies in flight at once: overlapping one message's fsync with the next one's transfer. */
 export const COPY_CONCURRENCY = 8;

@@ -55,6 +55,9 @@ export function reconcile(input: ReconcileInput): Plan {
     ...left.gone,
     ...right.gone,
   ]);
+  // Pairs whose two states disagree on flags (an interruption) are settled too, by mergeFlags.
+  for (const [pairId, pair] of input.pairs)
+    if (flagsKey(pair.leftFlags) !== flagsKey(pair.rightFlags)) touched.add(pairId);
   for (const pairId of [...touched].sort()) {
     const pair = input.pairs.get(pairId);
     if (pair === undefined) continue; // the pre-check kept it out; it reports why

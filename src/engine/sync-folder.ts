@@ -3,7 +3,7 @@ import { type Conflict, type ContentMatch, type Plan, planSize, type Resolution 
 import type { FolderReport } from "../model/report.js";
 import type { MessageMeta, Side } from "../model/types.js";
 import type { SideState, StateRow } from "../state/side-state.js";
-import { applyPlan, DOUBT } from "./apply.js";
+import { applyPlan, DOUBT, FLAGS } from "./apply.js";
 import { matchByContent } from "./content-match.js";
 import { detectChanges } from "./detect-changes.js";
 import { digestOf } from "./digest.js";
@@ -109,6 +109,7 @@ export async function syncFolder(job: FolderJob, listed?: Listed): Promise<Folde
   // The state's rows, read once; read again only after something recorded changes them.
   let raw = ahead.raw;
   const { listing, full } = ahead;
+  settleFlagIntents(job, raw, listing);
   const pre = await precheck({
     folder: names,
     handles,
@@ -219,6 +220,64 @@ export async function syncFolder(job: FolderJob, listed?: Listed): Promise<Folde
 }
 
 /**
+ * Flags are written after a FLAGS intent names the flags the message is to have. One still open
+ * belongs to a run cut off between the store write and its record: where the message now has
+ * exactly those flags, they are tandem's own write and are recorded as such (otherwise the next
+ * run would take them for the user's change, and carry a change back or see a conflict that none
+ * made). Where it has other flags, the listing is the truth. Either way the intent is done.
+ */
+function settleFlagIntents(
+  job: FolderJob,
+  raw: Record<Side, StateRow[]>,
+  listing: Record<Side, Map<string, MessageMeta>>,
+): void {
+  const intents: Record<Side, Map<string, string>> = { left: new Map(), right: new Map() };
+  for (const side of ["left", "right"] as const)
+    for (const i of job.states[side].intents(job.names[side]))
+      if (i.pairId.startsWith(FLAGS)) intents[side].set(i.pairId.slice(FLAGS.length), i.sourceKey);
+  if (intents.left.size === 0 && intents.right.size === 0) return;
+  const index: Record<Side, Map<string, number>> = {
+    left: new Map(raw.left.map((r, i) => [r.pairId, i])),
+    right: new Map(raw.right.map((r, i) => [r.pairId, i])),
+  };
+  const record = (side: Side, pairId: string, flags: string): boolean => {
+    const at = index[side].get(pairId);
+    const row = at === undefined ? undefined : raw[side][at];
+    if (!row || row.flags.join(" ") === flags) return false;
+    const fixed = { ...row, flags: flags === "" ? [] : flags.split(" ") };
+    raw[side][at!] = fixed;
+    if (!job.dryRun) job.states[side].putMessage(fixed);
+    return true;
+  };
+  // A pair's intents name the flags the plan agreed on. Only when every side that was to be
+  // written has them now did the whole change happen: then both sides record them. If a write is
+  // missing, nothing is recorded: the side that took its flags shows them as its change, and the
+  // next plan carries them on, as the interrupted one meant to.
+  let mended = 0;
+  const pairs = new Set([...intents.left.keys(), ...intents.right.keys()]);
+  for (const pairId of pairs) {
+    let flags: string | undefined;
+    let complete = true;
+    for (const side of ["left", "right"] as const) {
+      const want = intents[side].get(pairId);
+      if (want === undefined) continue;
+      flags = want;
+      const at = index[side].get(pairId);
+      const row = at === undefined ? undefined : raw[side][at];
+      const now = row ? listing[side].get(row.key) : undefined;
+      if (!now || now.flags.join(" ") !== want) complete = false;
+    }
+    if (complete && flags !== undefined)
+      for (const side of ["left", "right"] as const) if (record(side, pairId, flags)) mended++;
+    if (!job.dryRun)
+      for (const side of ["left", "right"] as const)
+        if (intents[side].has(pairId)) job.states[side].deleteIntent(job.names[side], `${FLAGS}${pairId}`);
+  }
+  if (mended > 0)
+    job.report.mended.push(`recorded ${mended} flag record(s) that an interrupted run had left out`);
+}
+
+/**
  * A copy whose append failed left a DOUBT intent: its bytes may have reached the store after the
  * run gave up on it, and after a retry had already copied the message again. Such a late arrival
  * is an unrecorded message on the target with the source's arrival date and the very content of
@@ -271,7 +330,12 @@ function noteInterruptedCopies(job: FolderJob, matches: readonly ContentMatch[])
     const from = to === "left" ? "right" : "left";
     let found = 0;
     for (const intent of job.states[to].intents(job.names[to]))
-      if (!intent.pairId.startsWith(DOUBT) && matched[from].has(intent.sourceKey)) found++;
+      if (
+        !intent.pairId.startsWith(DOUBT) &&
+        !intent.pairId.startsWith(FLAGS) &&
+        matched[from].has(intent.sourceKey)
+      )
+        found++;
     if (found > 0)
       job.report.mended.push(`found ${found} copy(ies) to ${to} that an interrupted run had made`);
   }

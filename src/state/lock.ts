@@ -12,7 +12,7 @@ export class LockBusyError extends Error {
     readonly pid: number,
   ) {
     super(
-      `Cannot sync account "${account}": another tandem run (pid ${pid}) holds its lock; try again when it has finished`,
+      `Cannot sync account "${account}": it is busy, another tandem run (pid ${pid}) holds its lock; try again when it has finished`,
     );
     this.name = "LockBusyError";
   }

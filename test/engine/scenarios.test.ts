@@ -159,3 +159,46 @@ describe("interrupted copies", () => {
     }
   });
 });
+
+describe("flags written by a run that was cut off before recording them", () => {
+  it("are tandem's own write, not a change that conflicts with a later removal", async () => {
+    const w = makeWorld();
+    try {
+      seed(w.roots.left, "A B");
+      seed(w.roots.right, "A B");
+      expect((await sync(w)).exitCode).toBe(EXIT.ok);
+      change(w.roots.right, "+A:S");
+      const cut = await sync(w, { counter: new FaultCounter({ at: 0, when: "after" }) });
+      expect(cut.exitCode).toBe(EXIT.failure);
+      expect(show(w.roots.left)).toBe("A:S B");
+      change(w.roots.right, "xA");
+      const r = await sync(w);
+      expect(r.exitCode, JSON.stringify(r.folders)).toBe(EXIT.ok);
+      expect(show(w.roots.left)).toBe("B");
+      expect(show(w.roots.right)).toBe("B");
+    } finally {
+      w.cleanup();
+    }
+  });
+
+  it("are tandem's own write, so a flag the user takes back stays taken back", async () => {
+    const w = makeWorld();
+    try {
+      seed(w.roots.left, "A:F");
+      seed(w.roots.right, "A:F");
+      expect((await sync(w)).exitCode).toBe(EXIT.ok);
+      change(w.roots.left, "+A:P");
+      const cut = await sync(w, { counter: new FaultCounter({ at: 0, when: "after" }) });
+      expect(cut.exitCode).toBe(EXIT.failure);
+      expect(show(w.roots.right)).toBe("A:FP");
+      change(w.roots.left, "-A:P");
+      const r = await sync(w);
+      expect(r.exitCode, JSON.stringify(r.folders)).toBe(EXIT.ok);
+      expect(show(w.roots.left)).toBe("A:F");
+      expect(show(w.roots.right)).toBe("A:F");
+      expect(r.folders[0]?.mended.join(" ")).toMatch(/flag record\(s\) that an interrupted run had left out/);
+    } finally {
+      w.cleanup();
+    }
+  });
+});
