@@ -479,7 +479,7 @@ describe("dist/tandem errors", () => {
       expect(busy.code).toBe(1);
       expect(busy.out).toBe("");
       expect(busy.err).toContain(
-        `Cannot sync account "${ACCOUNT}": another tandem run (pid ${livePid}) holds its lock`,
+        `Cannot sync account "${ACCOUNT}": it is busy, another tandem run (pid ${livePid}) holds its lock`,
       );
       expect(readFileSync(lock, "utf8")).toBe(`${livePid}\n`);
       expect(existsSync(s.right)).toBe(false);
