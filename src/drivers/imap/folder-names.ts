@@ -56,11 +56,3 @@ export function serverPathFromName(name: string, ns: Namespace): string {
   if (segments[0] === "INBOX") return joined;
   return ns.prefix && !joined.startsWith(ns.prefix) ? ns.prefix + joined : joined;
 }
-
-/** Parent names of a driver name, outermost first: "a/b/c" → ["a", "a/b"]. */
-export function parentNames(name: string): string[] {
-  const segments = name.split("/");
-  const out: string[] = [];
-  for (let i = 1; i < segments.length; i++) out.push(segments.slice(0, i).join("/"));
-  return out;
-}
