@@ -103,6 +103,25 @@ async function openState(
   }
 }
 
+/** What every folder of one run shares. */
+interface RunCtx {
+  account: AccountConfig;
+  opts: RunOptions;
+  stores: Record<Side, Store>;
+  states: Record<Side, SideState>;
+  /** Window start, ms (0: no maxage). */
+  minDate: number;
+}
+
+/** One folder of a run: its name on each side, its report, and where it exists and is known. */
+interface FolderEntry {
+  name: string;
+  sideName: Record<Side, string>;
+  fr: FolderReport;
+  present: Record<Side, boolean>;
+  known: Record<Side, boolean>;
+}
+
 async function syncFolders(
   account: AccountConfig,
   opts: RunOptions,
@@ -128,14 +147,8 @@ async function syncFolders(
   const minDate =
     (opts.maxage ?? account.maxage) ? opts.now - (opts.maxage ?? account.maxage ?? 0) * 86_400_000 : 0;
 
-  interface Entry {
-    name: string;
-    sideName: Record<Side, string>;
-    fr: FolderReport;
-    present: Record<Side, boolean>;
-    known: Record<Side, boolean>;
-  }
-  const entries: Entry[] = all.map((name) => {
+  const run: RunCtx = { account, opts, stores, states, minDate };
+  const entries: FolderEntry[] = all.map((name) => {
     const rightName = names.right(name);
     const fr = newFolderReport(name, rightName);
     report.folders.push(fr);
@@ -150,17 +163,16 @@ async function syncFolders(
   type Prepared = { skip: true } | { skip?: false; opened?: Opened; error?: unknown; settleError?: unknown };
   // Everything up to the listing of a folder; started for the next folder as soon as the current
   // one is listed, so that applying one folder overlaps with listing the next (SYNC-MODEL.md step 3).
-  const prepare = async (e: Entry): Promise<Prepared> => {
+  const prepare = async (e: FolderEntry): Promise<Prepared> => {
     try {
-      if (await settleFolderPresence(opts, stores, states, e.sideName, e.present, e.known, minDate, e.fr))
-        return { skip: true };
+      if (await settleFolderPresence(run, e)) return { skip: true };
       if (opts.resync && !opts.dryRun)
         for (const s of ["left", "right"] as const) states[s].deleteFolder(e.sideName[s]);
     } catch (err) {
       return { settleError: err };
     }
     try {
-      return { opened: await openAndList(account, opts, stores, states, e.sideName, minDate, e.fr) };
+      return { opened: await openAndList(run, e) };
     } catch (err) {
       return { error: err };
     }
@@ -180,7 +192,7 @@ async function syncFolders(
       await withRetry(opts, e.name, (attempt) => {
         if (attempt === 0 && prepared.error !== undefined) throw prepared.error;
         const ahead = attempt === 0 ? prepared.opened : undefined;
-        return syncOne(account, opts, stores, states, e.sideName, minDate, e.fr, ahead, startNext);
+        return syncOne(run, e, ahead, startNext);
       });
     } catch (err) {
       // One bad folder (a name the other side cannot hold, a folder that cannot be opened) must not
@@ -197,16 +209,9 @@ async function syncFolders(
  * A folder on one side only: created on the other if it is new, removed on the other if it was
  * removed here and is empty there, reported otherwise. Returns true when the folder needs no sync.
  */
-async function settleFolderPresence(
-  opts: RunOptions,
-  stores: Record<Side, Store>,
-  states: Record<Side, SideState>,
-  sideName: Record<Side, string>,
-  present: Record<Side, boolean>,
-  known: Record<Side, boolean>,
-  minDate: number,
-  fr: FolderReport,
-): Promise<boolean> {
+async function settleFolderPresence(run: RunCtx, e: FolderEntry): Promise<boolean> {
+  const { opts, stores, states, minDate } = run;
+  const { sideName, present, known, fr } = e;
   const writes = !opts.dryRun && !opts.verifyOnly;
   if (!present.left && !present.right) {
     if (writes) for (const s of ["left", "right"] as const) states[s].deleteFolder(sideName[s]);
@@ -295,15 +300,9 @@ interface Opened {
   listed?: Listed;
 }
 
-async function openAndList(
-  account: AccountConfig,
-  opts: RunOptions,
-  stores: Record<Side, Store>,
-  states: Record<Side, SideState>,
-  sideName: Record<Side, string>,
-  minDate: number,
-  fr: FolderReport,
-): Promise<Opened> {
+async function openAndList(run: RunCtx, e: FolderEntry): Promise<Opened> {
+  const { opts, stores } = run;
+  const { sideName } = e;
   const [l, r] = await Promise.allSettled([
     stores.left.openFolder(sideName.left),
     stores.right.openFolder(sideName.right),
@@ -319,7 +318,7 @@ async function openAndList(
   };
   if (opts.verifyOnly) return opened;
   try {
-    opened.listed = await listFolder(folderJob(account, opts, stores, states, sideName, minDate, fr, opened));
+    opened.listed = await listFolder(folderJob(run, e, opened));
     return opened;
   } catch (err) {
     await Promise.allSettled([opened.handles.left.close(), opened.handles.right.close()]);
@@ -327,17 +326,9 @@ async function openAndList(
   }
 }
 
-function folderJob(
-  account: AccountConfig,
-  opts: RunOptions,
-  stores: Record<Side, Store>,
-  states: Record<Side, SideState>,
-  sideName: Record<Side, string>,
-  minDate: number,
-  fr: FolderReport,
-  opened: Opened,
-  onListed?: () => void,
-): FolderJob {
+function folderJob(run: RunCtx, e: FolderEntry, opened: Opened, onListed?: () => void): FolderJob {
+  const { account, opts, stores, states, minDate } = run;
+  const { sideName, fr } = e;
   return {
     names: sideName,
     handles: opened.handles,
@@ -362,26 +353,20 @@ function folderJob(
 }
 
 async function syncOne(
-  account: AccountConfig,
-  opts: RunOptions,
-  stores: Record<Side, Store>,
-  states: Record<Side, SideState>,
-  sideName: Record<Side, string>,
-  minDate: number,
-  fr: FolderReport,
+  run: RunCtx,
+  e: FolderEntry,
   ahead: Opened | undefined,
   onListed: () => void,
 ): Promise<void> {
+  const { opts, states, minDate } = run;
+  const { sideName, fr } = e;
   let opened: Opened | undefined = ahead;
   try {
-    opened ??= await openAndList(account, opts, stores, states, sideName, minDate, fr);
+    opened ??= await openAndList(run, e);
     const h = opened.handles;
     let outcome: FolderOutcome | undefined;
     if (!opts.verifyOnly) {
-      outcome = await syncFolder(
-        folderJob(account, opts, stores, states, sideName, minDate, fr, opened, onListed),
-        opened.listed,
-      );
+      outcome = await syncFolder(folderJob(run, e, opened, onListed), opened.listed);
       if (opts.dryRun) {
         const p = outcome.plan;
         for (const c of p.copies) fr.copied[c.from === "left" ? "right" : "left"]++;
