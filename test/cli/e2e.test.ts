@@ -19,6 +19,7 @@ import { tmpdir } from "node:os";
 import { basename, join, relative, resolve } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { change, deliver, show } from "../engine/harness.js";
+import { type CommandResult, runCommand } from "../helpers/run-command.js";
 
 const root = resolve(import.meta.dirname, "../..");
 const dist = join(root, "dist");
@@ -29,31 +30,10 @@ const DENO = join(root, "node_modules", ".bin", "deno");
 const DAY = 86_400_000;
 const ACCOUNT = "mail";
 
-interface Result {
-  code: number | null;
-  out: string;
-  err: string;
-}
+type Result = CommandResult;
 
-/** Runs a command to its end without blocking the event loop, so that concurrent tests overlap. */
 function run(cmd: string, args: string[], cwd: string, home: string): Promise<Result> {
-  return new Promise((done, fail) => {
-    const child = spawn(cmd, args, {
-      cwd,
-      env: { PATH: process.env.PATH ?? "/usr/bin:/bin", HOME: home },
-      stdio: ["ignore", "pipe", "pipe"],
-    });
-    let out = "";
-    let err = "";
-    child.stdout.setEncoding("utf8").on("data", (s: string) => (out += s));
-    child.stderr.setEncoding("utf8").on("data", (s: string) => (err += s));
-    const timer = setTimeout(() => child.kill("SIGKILL"), 45_000);
-    child.on("error", fail);
-    child.on("close", (code) => {
-      clearTimeout(timer);
-      done({ code, out, err });
-    });
-  });
+  return runCommand(cmd, args, { cwd, home, timeoutMs: 45_000 });
 }
 
 const dirs: string[] = [];

@@ -1,7 +1,7 @@
 // The engine through runAccount (and the shipped CLI) with an IMAP side against a real Dovecot:
 // another client's changes, UIDVALIDITY changes, a server without UIDPLUS, awkward folder names,
 // awkward messages, and what the CLI says on login and connection failures without leaking secrets.
-import { spawn, spawnSync } from "node:child_process";
+import { spawnSync } from "node:child_process";
 import { createHash } from "node:crypto";
 import {
   existsSync,
@@ -20,6 +20,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { EXIT } from "../../src/cli/exit.js";
 import { DAY, drift, NOW, show, work } from "../engine/harness.js";
 import { type DovecotServer, dovecotAvailable, type ImapUser, startDovecot } from "../helpers/dovecot.js";
+import { type CommandResult, runCommand } from "../helpers/run-command.js";
 import { appendTagged, makeSidesWorld, messageText, type SidesWorld, sync, withImap } from "./sides.js";
 
 const skip = !dovecotAvailable() && !process.env.CI;
@@ -404,30 +405,10 @@ describe.skipIf(skip)("a server without UIDPLUS", () => {
 
 // ------------------------------------------------------------------ the CLI
 
-interface Result {
-  code: number | null;
-  out: string;
-  err: string;
-}
+type Result = CommandResult;
 
 function runCli(args: string[], cwd: string): Promise<Result> {
-  return new Promise((done, fail) => {
-    const child = spawn(process.execPath, [CJS, ...args], {
-      cwd,
-      env: { PATH: process.env.PATH ?? "/usr/bin:/bin", HOME: cwd },
-      stdio: ["ignore", "pipe", "pipe"],
-    });
-    let out = "";
-    let err = "";
-    child.stdout.setEncoding("utf8").on("data", (s: string) => (out += s));
-    child.stderr.setEncoding("utf8").on("data", (s: string) => (err += s));
-    const timer = setTimeout(() => child.kill("SIGKILL"), 60_000);
-    child.on("error", fail);
-    child.on("close", (code) => {
-      clearTimeout(timer);
-      done({ code, out, err });
-    });
-  });
+  return runCommand(process.execPath, [CJS, ...args], { cwd, home: cwd, timeoutMs: 60_000 });
 }
 
 function cliSetup(imap: string[]): { dir: string; state: string; maildir: string; config: string } {

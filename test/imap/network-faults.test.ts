@@ -5,7 +5,7 @@
 // that names the lost connection); the next run completes with nothing lost and nothing doubled
 // (counted by Message-ID on both sides), verify finds no drift, and one more run does nothing.
 // Then the CLI: closed port, STARTTLS not offered, an untrusted certificate.
-import { spawn, spawnSync } from "node:child_process";
+import { spawnSync } from "node:child_process";
 import {
   existsSync,
   mkdirSync,
@@ -27,6 +27,7 @@ import type { AccountReport } from "../../src/model/report.js";
 import { DAY, drift, NOW, work } from "../engine/harness.js";
 import { type DovecotServer, dovecotAvailable, type ImapUser, startDovecot } from "../helpers/dovecot.js";
 import { type FaultProxy, startFaultProxy } from "../helpers/fault-proxy.js";
+import { type CommandResult, runCommand } from "../helpers/run-command.js";
 import { makeSidesWorld, type SidesWorld, withImap } from "./sides.js";
 
 const skip = !dovecotAvailable() && !process.env.CI;
@@ -405,30 +406,10 @@ describe.skipIf(skip).concurrent("a proxy that resets every connection", () => {
 
 // ------------------------------------------------------------------ the CLI
 
-interface Result {
-  code: number | null;
-  out: string;
-  err: string;
-}
+type Result = CommandResult;
 
 function runCli(args: string[], cwd: string): Promise<Result> {
-  return new Promise((done, fail) => {
-    const child = spawn(process.execPath, [CJS, ...args], {
-      cwd,
-      env: { PATH: process.env.PATH ?? "/usr/bin:/bin", HOME: cwd },
-      stdio: ["ignore", "pipe", "pipe"],
-    });
-    let out = "";
-    let err = "";
-    child.stdout.setEncoding("utf8").on("data", (s: string) => (out += s));
-    child.stderr.setEncoding("utf8").on("data", (s: string) => (err += s));
-    const timer = setTimeout(() => child.kill("SIGKILL"), 30_000);
-    child.on("error", fail);
-    child.on("close", (code) => {
-      clearTimeout(timer);
-      done({ code, out, err });
-    });
-  });
+  return runCommand(process.execPath, [CJS, ...args], { cwd, home: cwd, timeoutMs: 30_000 });
 }
 
 function cliSetup(imap: string[]): { dir: string; maildir: string; config: string } {
