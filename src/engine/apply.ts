@@ -97,12 +97,16 @@ async function applyFlags(ops: FlagOp[], ctx: ApplyContext): Promise<void> {
   // after a store took flags but before its state recorded them must not take them for the
   // user's change next time, and which side needed no write at all must be known (sync-folder.ts).
   if (ops.length === 0) return;
+  const writtenOn: Record<Side, Set<string>> = { left: new Set(), right: new Set() };
+  for (const op of ops) writtenOn[op.side].add(op.pairId);
   for (const op of ops) {
     ctx.states[op.side].putIntent({
       folder: ctx.folder[op.side],
       pairId: `${FLAGS}${op.pairId}`,
       sourceKey: op.flags.join(" "),
-      date: 0,
+      // 1: the other side is written too. Its intent may be gone after a cut (the two journals
+      // are not one), so recovery must know whether to wait for it (sync-folder.ts).
+      date: writtenOn[otherSide(op.side)].has(op.pairId) ? 1 : 0,
     });
   }
   ctx.states.left.flush();

@@ -232,9 +232,14 @@ function settleFlagIntents(
   listing: Record<Side, Map<string, MessageMeta>>,
 ): void {
   const intents: Record<Side, Map<string, string>> = { left: new Map(), right: new Map() };
+  /** Pairs whose plan wrote both sides (intent date 1). */
+  const both = new Set<string>();
   for (const side of ["left", "right"] as const)
     for (const i of job.states[side].intents(job.names[side]))
-      if (i.pairId.startsWith(FLAGS)) intents[side].set(i.pairId.slice(FLAGS.length), i.sourceKey);
+      if (i.pairId.startsWith(FLAGS)) {
+        intents[side].set(i.pairId.slice(FLAGS.length), i.sourceKey);
+        if (i.date === 1) both.add(i.pairId.slice(FLAGS.length));
+      }
   if (intents.left.size === 0 && intents.right.size === 0) return;
   const index: Record<Side, Map<string, number>> = {
     left: new Map(raw.left.map((r, i) => [r.pairId, i])),
@@ -257,7 +262,9 @@ function settleFlagIntents(
   const pairs = new Set([...intents.left.keys(), ...intents.right.keys()]);
   for (const pairId of pairs) {
     let flags: string | undefined;
-    let complete = true;
+    // Both sides were to be written but one intent is gone (a cut between the two journals):
+    // whether that write landed is unknown, so nothing is recorded.
+    let complete = !both.has(pairId) || (intents.left.has(pairId) && intents.right.has(pairId));
     for (const side of ["left", "right"] as const) {
       const want = intents[side].get(pairId);
       if (want === undefined) continue;
