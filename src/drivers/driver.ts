@@ -69,6 +69,12 @@ export interface ListOptions {
   known?: ReadonlySet<string>;
 }
 
+/** One message as listFlags() gives it. */
+export interface KeyFlags {
+  key: string;
+  flags: Flag[];
+}
+
 export interface ChangeListing {
   /** Messages new or changed since the marker. */
   changed: MessageMeta[];
@@ -98,6 +104,13 @@ export interface Folder {
    * them `vanished` is exact (the known keys no longer present), without them it is the server's word.
    */
   listChanges?(since: FolderMarker, opts?: ListOptions, known?: Iterable<string>): Promise<ChangeListing>;
+  /**
+   * Optional: every message's key and flags, nothing else (no size, no date), in any order: the
+   * cheapest full listing, for verification (IMAP: compact ESEARCH sets per flag; Maildir: the
+   * file names, no stat). Flags exactly as list() gives them. Like list(), it must finish before
+   * another call on this folder.
+   */
+  listFlags?(): Promise<KeyFlags[]>;
   /** The message bytes, exactly as stored. */
   read(key: string): AsyncIterable<Uint8Array>;
   /**
