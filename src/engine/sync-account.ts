@@ -1,6 +1,6 @@
 import { join } from "node:path";
 import type { AccountConfig } from "../config/config.js";
-import { DriverError, type Folder, type Store } from "../drivers/driver.js";
+import { DriverError, type Folder, type FolderInfo, type Store } from "../drivers/driver.js";
 import type { Conflict, Resolution } from "../model/plan.js";
 import { type AccountReport, type FolderReport, newFolderReport } from "../model/report.js";
 import type { Side } from "../model/types.js";
@@ -10,6 +10,15 @@ import { writeStatus } from "../state/status-file.js";
 import { canonicalFolder, FolderNames, folderMatcher } from "./folder-map.js";
 import { listAll } from "./listing.js";
 import { exitCodeFor } from "./outcome.js";
+import {
+  type FolderProof,
+  fingerprintOf,
+  type Proof,
+  readProof,
+  removeProof,
+  type SideProof,
+  writeProof,
+} from "./proof.js";
 import { type FolderJob, type FolderOutcome, type Listed, listFolder, syncFolder } from "./sync-folder.js";
 import { verifyFolder } from "./verify.js";
 
@@ -54,15 +63,31 @@ export async function runAccount(account: AccountConfig, opts: RunOptions): Prom
   try {
     lock = opts.dryRun ? undefined : lockAccount(dir, account.name);
     const readOnly = opts.dryRun || opts.verifyOnly === true;
+    const proof = mayProve(account, opts) ? readProof(dir, account) : undefined;
+    if (proof) {
+      const [l, r] = await Promise.all([opts.openStore("left"), opts.openStore("right")]);
+      stores.left = l;
+      stores.right = r;
+      if (await proveUnchanged(account, opts, { left: l, right: r }, proof, report)) {
+        report.proven = true;
+        writeStatus(dir, { lastRun: new Date(opts.now).toISOString(), report });
+        return finish(report);
+      }
+      report.folders = [];
+    }
+    // Before the first state write: a proof never outlives the states it vouches for.
+    if (!readOnly) removeProof(dir);
     states.left = await openState(dir, "left", readOnly, opts, report);
     states.right = await openState(dir, "right", readOnly, opts, report);
-    const [l, r] = await Promise.all([opts.openStore("left"), opts.openStore("right")]);
-    stores.left = l;
-    stores.right = r;
-    await syncFolders(
+    if (!stores.left || !stores.right) {
+      const [l, r] = await Promise.all([opts.openStore("left"), opts.openStore("right")]);
+      stores.left = l;
+      stores.right = r;
+    }
+    const proofs = await syncFolders(
       account,
       opts,
-      { left: l, right: r },
+      { left: stores.left, right: stores.right },
       { left: states.left, right: states.right },
       report,
     );
@@ -70,6 +95,7 @@ export async function runAccount(account: AccountConfig, opts: RunOptions): Prom
       states.left.save();
       states.right.save();
       writeStatus(dir, { lastRun: new Date(opts.now).toISOString(), report });
+      if (proofs && mayProve(account, opts)) writeProof(dir, account, proofs);
     }
   } catch (err) {
     report.failure = err instanceof Error ? err.message : String(err);
@@ -81,8 +107,97 @@ export async function runAccount(account: AccountConfig, opts: RunOptions): Prom
     states.right?.close();
     lock?.release();
   }
+  return finish(report);
+}
+
+function finish(report: AccountReport): AccountReport {
   report.exitCode = exitCodeFor(report);
   return report;
+}
+
+/** A run whose result a proof can stand for: a whole, plain sync without a window. */
+function mayProve(account: AccountConfig, opts: RunOptions): boolean {
+  return (
+    !opts.dryRun &&
+    !opts.verifyOnly &&
+    !opts.resync &&
+    !opts.deep &&
+    opts.folders === undefined &&
+    !(opts.maxage ?? account.maxage)
+  );
+}
+
+/**
+ * The fast path of a run where nothing changed (proof.ts): every folder listed in full on both
+ * sides, keys and flags, and each listing's fingerprint held against the last clean run's. All
+ * equal: the states, untouched since, are exactly verified again, and there is nothing to do.
+ * Any difference (a folder, an identity, a listing): false, and the run takes the ordinary path.
+ */
+async function proveUnchanged(
+  account: AccountConfig,
+  opts: RunOptions,
+  stores: Record<Side, Store>,
+  proof: Proof,
+  report: AccountReport,
+): Promise<boolean> {
+  try {
+    const [lf, rf] = await Promise.all([stores.left.listFolders(), stores.right.listFolders()]);
+    const known: Record<Side, Set<string>> = { left: new Set(), right: new Set() };
+    for (const p of Object.values(proof.folders)) {
+      known.left.add(p.names.left);
+      known.right.add(p.names.right);
+    }
+    const entries = folderEntries(account, opts, lf, rf, known);
+    if (entries.length !== Object.keys(proof.folders).length) return false;
+    for (const e of entries) {
+      const p = proof.folders[e.name];
+      if (!p || !e.present.left || !e.present.right || p.names.right !== e.sideName.right) return false;
+    }
+    // Folder i+1 is opened and listed while folder i's listings are fingerprinted.
+    const listBoth = async (e: FolderEntry) => {
+      const [l, r] = await Promise.allSettled([
+        stores.left.openFolder(e.sideName.left),
+        stores.right.openFolder(e.sideName.right),
+      ]);
+      const handles = [l, r].flatMap((x) => (x.status === "fulfilled" ? [x.value] : []));
+      try {
+        if (l.status === "rejected") throw l.reason;
+        if (r.status === "rejected") throw r.reason;
+        const p = proof.folders[e.name]!;
+        if (l.value.identity !== p.left.identity || r.value.identity !== p.right.identity) return undefined;
+        if (!l.value.listFlags || !r.value.listFlags) return undefined;
+        return await Promise.all([l.value.listFlags(), r.value.listFlags()]);
+      } finally {
+        await Promise.allSettled(handles.map((h) => h.close()));
+      }
+    };
+    let next = entries[0] ? listBoth(entries[0]) : undefined;
+    for (let i = 0; i < entries.length; i++) {
+      const e = entries[i]!;
+      const listed = await next;
+      next = entries[i + 1] ? listBoth(entries[i + 1]!) : undefined;
+      // Settled in the background if this folder ends the fast path.
+      next?.catch(() => {});
+      const p = proof.folders[e.name]!;
+      if (
+        !listed ||
+        listed[0].length !== p.left.count ||
+        listed[1].length !== p.right.count ||
+        fingerprintOf(listed[0]) !== p.left.fingerprint ||
+        fingerprintOf(listed[1]) !== p.right.fingerprint
+      ) {
+        await next?.catch(() => undefined);
+        return false;
+      }
+      e.fr.verified = true;
+      report.folders.push(e.fr);
+    }
+    return true;
+  } catch (err) {
+    // Whatever failed here, the ordinary path meets it again and handles it in its own way.
+    if (err instanceof DriverError) return false;
+    throw err;
+  }
 }
 
 /** Opens a side's state; with --resync, a damaged one is moved aside and rebuilt from both sides. */
@@ -111,6 +226,10 @@ interface RunCtx {
   states: Record<Side, SideState>;
   /** Window start, ms (0: no maxage). */
   minDate: number;
+  /** Per folder (left name): the fingerprints of its verification listings, once it settled clean. */
+  proofs: Record<string, FolderProof>;
+  /** Folders settled without a sync (gone from both sides): they need no proof. */
+  proofless: Set<string>;
 }
 
 /** One folder of a run: its name on each side, its report, and where it exists and is known. */
@@ -122,44 +241,24 @@ interface FolderEntry {
   known: Record<Side, boolean>;
 }
 
+/** Syncs and verifies every folder; returns the proofs when every folder ended clean. */
 async function syncFolders(
   account: AccountConfig,
   opts: RunOptions,
   stores: Record<Side, Store>,
   states: Record<Side, SideState>,
   report: AccountReport,
-): Promise<void> {
-  const names = new FolderNames(account.rename);
-  const selected = folderMatcher(account.include, account.exclude);
-  const only = opts.folders ? new Set(opts.folders.map(canonicalFolder)) : undefined;
+): Promise<Record<string, FolderProof> | undefined> {
   const [lf, rf] = await Promise.all([stores.left.listFolders(), stores.right.listFolders()]);
-  const exists: Record<Side, Set<string>> = {
-    left: new Set(lf.filter((f) => !f.noselect).map((f) => canonicalFolder(f.name))),
-    right: new Set(rf.filter((f) => !f.noselect).map((f) => canonicalFolder(names.left(f.name)))),
-  };
-  const knownOn: Record<Side, Set<string>> = {
+  const known: Record<Side, Set<string>> = {
     left: new Set(states.left.folders().map((f) => f.name)),
-    right: new Set(states.right.folders().map((f) => names.left(f.name))),
+    right: new Set(states.right.folders().map((f) => f.name)),
   };
-  const all = [...new Set([...exists.left, ...exists.right, ...knownOn.left, ...knownOn.right])]
-    .filter((n) => selected(n) && (!only || only.has(n)))
-    .sort();
   const minDate =
     (opts.maxage ?? account.maxage) ? opts.now - (opts.maxage ?? account.maxage ?? 0) * 86_400_000 : 0;
-
-  const run: RunCtx = { account, opts, stores, states, minDate };
-  const entries: FolderEntry[] = all.map((name) => {
-    const rightName = names.right(name);
-    const fr = newFolderReport(name, rightName);
-    report.folders.push(fr);
-    return {
-      name,
-      sideName: { left: name, right: rightName },
-      fr,
-      present: { left: exists.left.has(name), right: exists.right.has(name) },
-      known: { left: knownOn.left.has(name), right: knownOn.right.has(name) },
-    };
-  });
+  const entries = folderEntries(account, opts, lf, rf, known);
+  for (const e of entries) report.folders.push(e.fr);
+  const run: RunCtx = { account, opts, stores, states, minDate, proofs: {}, proofless: new Set() };
   type Prepared = { skip: true } | { skip?: false; opened?: Opened; error?: unknown; settleError?: unknown };
   // Everything up to the listing of a folder; started for the next folder as soon as the current
   // one is listed, so that applying one folder overlaps with listing the next (SYNC-MODEL.md step 3).
@@ -187,7 +286,11 @@ async function syncFolders(
       if (!pending && next) pending = prepare(next);
     };
     try {
-      if (prepared.skip) continue;
+      if (prepared.skip) {
+        // Settled without a sync (both gone, or removed on both sides): nothing left to prove.
+        if (e.fr.stops.length === 0 && e.fr.drift.length === 0) run.proofless.add(e.name);
+        continue;
+      }
       if (prepared.settleError !== undefined) throw prepared.settleError;
       await withRetry(opts, e.name, (attempt) => {
         if (attempt === 0 && prepared.error !== undefined) throw prepared.error;
@@ -203,6 +306,50 @@ async function syncFolders(
       startNext();
     }
   }
+  // A proof only when every folder settled, verified and printed its listings.
+  const clean = report.folders.every(
+    (fr) =>
+      fr.conflicts.length === 0 &&
+      fr.errors.length === 0 &&
+      fr.stops.length === 0 &&
+      fr.drift.length === 0 &&
+      (run.proofs[fr.folder] !== undefined || run.proofless.has(fr.folder)),
+  );
+  return clean ? run.proofs : undefined;
+}
+
+/** The folders of a run, in order: those that exist or are known on either side, as selected. */
+function folderEntries(
+  account: AccountConfig,
+  opts: RunOptions,
+  lf: FolderInfo[],
+  rf: FolderInfo[],
+  known: Record<Side, Set<string>>,
+): FolderEntry[] {
+  const names = new FolderNames(account.rename);
+  const selected = folderMatcher(account.include, account.exclude);
+  const only = opts.folders ? new Set(opts.folders.map(canonicalFolder)) : undefined;
+  const exists: Record<Side, Set<string>> = {
+    left: new Set(lf.filter((f) => !f.noselect).map((f) => canonicalFolder(f.name))),
+    right: new Set(rf.filter((f) => !f.noselect).map((f) => canonicalFolder(names.left(f.name)))),
+  };
+  const knownOn: Record<Side, Set<string>> = {
+    left: known.left,
+    right: new Set([...known.right].map((n) => names.left(n))),
+  };
+  const all = [...new Set([...exists.left, ...exists.right, ...knownOn.left, ...knownOn.right])]
+    .filter((n) => selected(n) && (!only || only.has(n)))
+    .sort();
+  return all.map((name) => {
+    const rightName = names.right(name);
+    return {
+      name,
+      sideName: { left: name, right: rightName },
+      fr: newFolderReport(name, rightName),
+      present: { left: exists.left.has(name), right: exists.right.has(name) },
+      known: { left: knownOn.left.has(name), right: knownOn.right.has(name) },
+    };
+  });
 }
 
 /**
@@ -376,6 +523,7 @@ async function syncOne(
       }
       if (outcome.stopped) return;
     }
+    const prints: Partial<Record<Side, SideProof>> = {};
     fr.drift.push(
       ...(await verifyFolder({
         folder: sideName,
@@ -388,9 +536,17 @@ async function syncOne(
         skipPairs: outcome?.held,
         deep: opts.deep,
         listing: outcome?.listing,
+        // Prints are comparable with a later listFlags() only where no keyword mask applied.
+        fingerprint: opened.keywords
+          ? (side, fingerprint, count) => {
+              prints[side] = { identity: h[side].identity, fingerprint, count };
+            }
+          : undefined,
       })),
     );
     fr.verified = fr.drift.length === 0;
+    if (fr.verified && prints.left && prints.right && (outcome?.held.size ?? 0) === 0)
+      run.proofs[e.name] = { names: sideName, left: prints.left, right: prints.right };
   } catch (err) {
     if (err instanceof DriverError && err.scope !== "store") {
       fr.errors.push(err.message);

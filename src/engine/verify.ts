@@ -4,6 +4,7 @@ import { flagsKey, type MessageMeta, type Side } from "../model/types.js";
 import type { StateRow } from "../state/side-state.js";
 import { digestOf } from "./digest.js";
 import { listAll } from "./listing.js";
+import { fingerprintOf } from "./proof.js";
 
 /**
  * Verification (SYNC-MODEL.md step 8): a full fresh listing of both sides held against both states.
@@ -22,16 +23,29 @@ export interface VerifyInput {
   deep?: boolean;
   /** Per side, a full listing made this run after that side's last write; listed afresh when absent. */
   listing?: Partial<Record<Side, Map<string, MessageMeta>>>;
+  /** Receives each side's listing as a fingerprint (see proof.ts) with its message count. */
+  fingerprint?: (side: Side, fingerprint: string, count: number) => void;
 }
 
 export async function verifyFolder(input: VerifyInput): Promise<Drift[]> {
-  const fresh = (side: Side) => {
+  const fresh = async (side: Side): Promise<Map<string, MessageMeta>> => {
     const reuse = input.listing?.[side];
-    const known = new Set(input.rows[side].map((r) => r.key));
-    return reuse ? Promise.resolve(new Map(reuse)) : listAll(input.handles[side], input.minDate, known);
+    if (reuse) return new Map(reuse);
+    const h = input.handles[side];
+    // Without a window, keys and flags are all verification needs: the store's cheapest listing.
+    if (input.minDate === 0 && h.listFlags) {
+      const out = new Map<string, MessageMeta>();
+      for (const m of await h.listFlags())
+        out.set(m.key, { key: m.key, flags: m.flags, size: Number.NaN, date: Number.NaN });
+      return out;
+    }
+    return listAll(h, input.minDate, new Set(input.rows[side].map((r) => r.key)));
   };
   const [left, right] = await Promise.all([fresh("left"), fresh("right")]);
   const listing: Record<Side, Map<string, MessageMeta>> = { left, right };
+  if (input.fingerprint)
+    for (const side of ["left", "right"] as const)
+      input.fingerprint(side, fingerprintOf(listing[side].values()), listing[side].size);
   const drift: Drift[] = [];
   const skip = input.skipPairs ?? new Set<string>();
   const byPair: Record<Side, Map<string, StateRow>> = { left: new Map(), right: new Map() };
@@ -74,7 +88,8 @@ export async function verifyFolder(input: VerifyInput): Promise<Drift[]> {
       }
     }
     for (const m of listing[side].values()) {
-      if (m.date >= input.minDate)
+      // A date left out (NaN) counts as inside the window.
+      if (!(m.date < input.minDate))
         drift.push({ folder, side, key: m.key, what: "in the store but not paired" });
     }
   }

@@ -56,6 +56,11 @@ export interface AccountReport {
   folders: FolderReport[];
   /** Things worth saying that are not failures (a damaged state moved aside, ...). */
   notes: string[];
+  /**
+   * Nothing had changed since the last clean run: every folder's full listing matched that run's
+   * fingerprints (engine/proof.ts), so the states were neither loaded nor written.
+   */
+  proven?: boolean;
   /** Account-wide failure (connection, authentication, state), if the run could not finish. */
   failure?: string;
   exitCode: number;

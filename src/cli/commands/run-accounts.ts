@@ -82,7 +82,10 @@ export function summarize(r: AccountReport, verbose: boolean): string {
     : r.dryRun
       ? `${r.account}: dry run, nothing written (${total} folder(s))`
       : `${r.account}: ${verified} of ${total} folder(s) verified`;
-  return `${[head, ...r.notes.map((n) => `  note: ${n}`), ...lines].join("\n")}\n`;
+  const notes = r.notes.map((n) => `  note: ${n}`);
+  if (verbose && r.proven)
+    notes.push("  note: nothing changed since the last run (every listing matched its proof)");
+  return `${[head, ...notes, ...lines].join("\n")}\n`;
 }
 
 /** Asks the user to settle a conflict on the terminal (policy `ask`). */

@@ -28,6 +28,7 @@ import {
   DriverError,
   type Folder,
   type FolderMarker,
+  type KeyFlags,
   type ListOptions,
 } from "../driver.js";
 import { errnoOf, fsError, isErrno } from "./errors.js";
@@ -238,6 +239,16 @@ export class MaildirFolder implements Folder {
       const { flags } = decodeLetters(parseFileName(found.entry.name).letters, keywords);
       yield { key, flags, size: found.st.size, date };
     }
+  }
+
+  /** Keys and flags from a fresh read of cur/ and new/: the file names say it all, nothing is stat'ed. */
+  async listFlags(): Promise<KeyFlags[]> {
+    this.#ctx.checkOpen();
+    const keywords = await this.#keywords.load();
+    const out: KeyFlags[] = [];
+    for (const [key, entry] of await this.#rescan())
+      out.push({ key, flags: decodeLetters(parseFileName(entry.name).letters, keywords).flags });
+    return out;
   }
 
   /** The stat of `key`'s file, or undefined (with a warning when it exists but cannot be used). */
