@@ -3,7 +3,7 @@
 // A message file is named `<key>:2,<letters>`; a file without `:2,` (typically in new/) is all key.
 // The key never changes while the message lives: moving new/ → cur/ or changing flags only rewrites
 // the part after `:2,`. Letters are kept sorted (ASCII order), as the Maildir convention asks.
-import { randomBytes } from "node:crypto";
+import { randomFillSync } from "node:crypto";
 import { hostname } from "node:os";
 import { type Flag, normalizeFlags } from "../../model/types.js";
 
@@ -94,9 +94,20 @@ export function newBaseName(now: number = performance.timeOrigin + performance.n
   const seconds = Math.floor(now / 1000);
   const micros = Math.floor((now - seconds * 1000) * 1000);
   counter += 1;
-  const random = randomBytes(8).toString("hex");
-  return `${seconds}.M${String(micros).padStart(6, "0")}P${process.pid}Q${counter}R${random}.${sanitizeHost(hostname())}`;
+  // Random bytes come from a pool: one call to the CSPRNG per 512 names instead of one per name.
+  if (poolAt + 8 > pool.length) {
+    randomFillSync(pool);
+    poolAt = 0;
+  }
+  const random = pool.toString("hex", poolAt, poolAt + 8);
+  poolAt += 8;
+  host ??= sanitizeHost(hostname());
+  return `${seconds}.M${String(micros).padStart(6, "0")}P${process.pid}Q${counter}R${random}.${host}`;
 }
+
+const pool = Buffer.alloc(4096);
+let poolAt = pool.length;
+let host: string | undefined;
 
 /**
  * The host part may hold only characters that are safe in every reader's parser:
