@@ -11,6 +11,7 @@ import {
   type ErrorScope,
   type Folder,
   type FolderMarker,
+  type KeyFlags,
   type ListOptions,
 } from "../driver.js";
 import { findAppendedUid } from "./append-lookup.js";
@@ -21,18 +22,28 @@ import {
   BodyProbe,
   Feed,
   fetchBodies,
+  fetchFlags,
   fetchMetas,
   inOrder,
   type Selected,
+  SetSearches,
   sinceCriteria,
   startExamine,
   startFetchStream,
   startSearch,
 } from "./lean/ops.js";
-import { type FetchRow, listingFlags } from "./lean/parse.js";
+import { eachPosition, type FetchRow, isSendableFlag, listingFlags, parseUidRanges } from "./lean/parse.js";
 import { collectBody, sendableFlags, toMeta } from "./message-utils.js";
 import { chunkedUidSets, makeKey, uidOfKey } from "./uid-set.js";
 
+/** The system flags a message can carry, with their search keys (\Recent never counts: listingFlags). */
+const SYSTEM_SEARCH: ReadonlyArray<readonly [Flag, string]> = [
+  ["\\Answered", "ANSWERED"],
+  ["\\Deleted", "DELETED"],
+  ["\\Draft", "DRAFT"],
+  ["\\Flagged", "FLAGGED"],
+  ["\\Seen", "SEEN"],
+];
 const LIST_QUERY = { uid: true, flags: true, size: true, internalDate: true } as const;
 const DAY_MS = 24 * 3600 * 1000;
 /** Bytes of a streamed read queued for a slow consumer before the socket is paused. */
@@ -51,6 +62,8 @@ export class ImapFolder implements Folder {
   /** UIDs this folder object appended, so a search-based lookup never takes them for a new one. */
   private readonly appended = new Set<number>();
   private appendFloor: number;
+  /** Keywords of the mailbox's FLAGS as last seen: listFlags() searches them without waiting for EXAMINE. */
+  private keywordsSeen: string[];
 
   constructor(store: StoreContext, name: string, path: string, mailbox: MailboxObject, keywords: boolean) {
     this.store = store;
@@ -60,6 +73,7 @@ export class ImapFolder implements Folder {
     this.keywords = keywords;
     this.permanentFlags = mailbox.permanentFlags ? new Set(mailbox.permanentFlags) : undefined;
     this.appendFloor = mailbox.uidNext;
+    this.keywordsSeen = [...(mailbox.flags ?? [])].filter((f) => !f.startsWith("\\") && isSendableFlag(f));
     this.marker = {
       uidNext: mailbox.uidNext,
       ...(mailbox.highestModseq !== undefined && !mailbox.noModseq
@@ -175,6 +189,101 @@ export class ImapFolder implements Folder {
     const metas = rows.map((r) => this.meta(r));
     sortByUid(metas);
     yield* metas;
+  }
+
+  /**
+   * Every message's key and flags, ascending UID. With ESEARCH: one EXAMINE and one compact
+   * `UID SEARCH RETURN (ALL)` per flag, pipelined (the keywords as last seen in FLAGS, any new ones
+   * once EXAMINE has named them), so the server formats and we parse a few UID sets instead of a
+   * line per message. Anything that makes those answers doubtful falls back to one
+   * `UID FETCH 1:* (UID FLAGS)`; see flagsBySearch.
+   */
+  async listFlags(): Promise<KeyFlags[]> {
+    return await this.withLean("Listing flags", "folder", async (c) => {
+      if (c.caps.has("ESEARCH")) {
+        const found = await this.flagsBySearch(c);
+        if (found) return found;
+      }
+      const [, rows] = await inOrder<[Selected, Map<number, string[]>]>(
+        this.examine(c, "Listing flags"),
+        fetchFlags(c, "1:*"),
+      );
+      const uids = [...rows.keys()].sort((a, b) => a - b);
+      return uids.map((uid) => ({
+        key: makeKey(this.identity, uid),
+        flags: normalizeFlags(listingFlags(rows.get(uid)!)),
+      }));
+    });
+  }
+
+  /**
+   * The ESEARCH way of listFlags(); null when its answers cannot be trusted to be exactly what a
+   * FETCH would say: the mailbox's FLAGS names a flag we cannot search for (an unknown system
+   * flag, a keyword that is no atom, two keywords differing only in case), a keyword searched for
+   * is missing from FLAGS yet found on a message, the server announced a change while the
+   * searches ran, the UIDs of ALL are not EXISTS many, or a set names a UID that ALL has not.
+   */
+  private async flagsBySearch(c: LeanClient): Promise<KeyFlags[] | null> {
+    const sel = this.examine(c, "Listing flags");
+    const searches = new SetSearches(c);
+    searches.add("ALL");
+    for (const [, key] of SYSTEM_SEARCH) searches.add(key);
+    for (const kw of this.keywordsSeen) searches.add(`KEYWORD ${kw}`);
+    const [selected] = await inOrder<[Selected, unknown]>(sel, searches.wait());
+    if (!selected.flags) return null;
+    // Which flags a message can carry, spelled as the mailbox spells them.
+    const spelled = new Map<string, Flag>();
+    const keywords: Flag[] = [];
+    const lower = new Set<string>();
+    for (const f of selected.flags) {
+      const l = f.toLowerCase();
+      if (l === "\\recent") continue;
+      if (lower.has(l)) return null;
+      lower.add(l);
+      if (f.startsWith("\\")) {
+        const sys = SYSTEM_SEARCH.find(([name]) => name.toLowerCase() === l);
+        if (!sys) return null;
+        spelled.set(sys[1], f);
+      } else {
+        if (!isSendableFlag(f)) return null;
+        keywords.push(f);
+      }
+    }
+    this.keywordsSeen = keywords;
+    const searchFor: Array<[Flag, string]> = SYSTEM_SEARCH.map(([name, key]) => [
+      spelled.get(key) ?? name,
+      key,
+    ]);
+    for (const kw of keywords) searchFor.push([kw, `KEYWORD ${kw}`]);
+    const fresh = keywords.filter((kw) => !searches.sets.has(`KEYWORD ${kw}`));
+    if (fresh.length) {
+      for (const kw of fresh) searches.add(`KEYWORD ${kw}`);
+      await searches.wait();
+    }
+    if (searches.changed || searches.odd) return null;
+    // A keyword searched for as seen before but no longer in FLAGS must be on no message.
+    const listed = new Set(keywords);
+    for (const [criteria, set] of searches.sets) {
+      if (criteria.startsWith("KEYWORD ") && !listed.has(criteria.slice(8)) && set !== "") return null;
+    }
+    const all = parseUidRanges(searches.sets.get("ALL")!);
+    if (!all || all.count !== selected.exists) return null;
+    const out: KeyFlags[] = new Array(all.count);
+    const prefix = `${this.identity}/`;
+    let p = 0;
+    for (let r = 0; r < all.lo.length; r++) {
+      for (let u = all.lo[r]!, hi = all.hi[r]!; u <= hi; u++) out[p++] = { key: prefix + u, flags: [] };
+    }
+    // In sorted order, so that every message's flags come out sorted (as normalizeFlags gives them).
+    searchFor.sort((a, b) => (a[0] < b[0] ? -1 : a[0] > b[0] ? 1 : 0));
+    for (const [flag, criteria] of searchFor) {
+      const set = searches.sets.get(criteria)!;
+      const ok = eachPosition(set, all, (from, to) => {
+        for (let i = from; i <= to; i++) out[i]!.flags.push(flag);
+      });
+      if (!ok) return null;
+    }
+    return out;
   }
 
   /**

@@ -2,13 +2,15 @@
 // operation on a mailbox pipelines an EXAMINE in front of its command and checks UIDVALIDITY.
 import { DriverError } from "../../driver.js";
 import { messageIdOf } from "../message-utils.js";
-import type { LeanClient, LiteralSink, Tagged } from "./client.js";
+import { type LeanClient, LeanError, type LiteralSink, type Tagged } from "./client.js";
 import {
+  Cursor,
   encodeMailboxName,
   type FetchRow,
   formatDate,
   formatDateTime,
   isSendableFlag,
+  parseEsearch,
   parseFetch,
   parseSearch,
   quoted,
@@ -21,6 +23,8 @@ export interface Selected {
   uidNext?: number;
   exists?: number;
   highestModseq?: string;
+  /** The mailbox's FLAGS: the system flags and every keyword defined in it. */
+  flags?: string[];
 }
 
 export const LIST_ITEMS = "(UID FLAGS RFC822.SIZE INTERNALDATE)";
@@ -38,6 +42,16 @@ export function startExamine(c: LeanClient, path: string): Promise<Selected> {
   const done = c.command(`EXAMINE ${mailboxArg(path)}`, {
     untagged: (r) => {
       const t = r.text;
+      if (/^\* FLAGS \(/i.test(t)) {
+        // Only listFlags() needs them: a list we cannot read (Dovecot sends keywords such as
+        // `x(y` unquoted) leaves them unknown instead of breaking every other command.
+        try {
+          sel.flags = new Cursor(r, 8).atomList();
+        } catch {
+          delete sel.flags;
+        }
+        return true;
+      }
       let m = /^\* (\d+) EXISTS$/i.exec(t);
       if (m) {
         sel.exists = Number(m[1]);
@@ -81,6 +95,80 @@ export async function fetchMetas(c: LeanClient, sets: string[], changedSince?: s
   await inOrder(...sets.map((set) => c.command(`UID FETCH ${set} ${LIST_ITEMS}${suffix}`, handler)));
   return [...rows.values()];
 }
+
+/**
+ * UID FETCH <set> (UID FLAGS): every message's flags by UID. A later FETCH of the same UID (an
+ * unsolicited update) replaces its flags; a FETCH without UID is not ours to place.
+ */
+export async function fetchFlags(c: LeanClient, set: string): Promise<Map<number, string[]>> {
+  const rows = new Map<number, string[]>();
+  await c.command(`UID FETCH ${set} (UID FLAGS)`, {
+    untagged: (r) => {
+      const row = parseFetch(r);
+      if (!row) return false;
+      if (row.uid !== undefined && row.flags) rows.set(row.uid, row.flags);
+      return true;
+    },
+  });
+  return rows;
+}
+
+/**
+ * Pipelined `UID SEARCH RETURN (ALL) <criteria>` commands (ESEARCH servers only), each answer a
+ * compact UID set matched to its command by tag. `changed` records any change notice (EXISTS,
+ * EXPUNGE, FETCH, FLAGS, VANISHED) that arrived while they ran: the answers may then mix states.
+ */
+export class SetSearches {
+  /** Criteria → the UID set found ("" for none), once answered. */
+  readonly sets = new Map<string, string>();
+  changed = false;
+  /** An answer was not a UID set, came twice, did not come, or a search was refused. */
+  odd = false;
+  private readonly started = new Set<string>();
+  private readonly done: Promise<unknown>[] = [];
+  constructor(private readonly c: LeanClient) {}
+
+  add(criteria: string): void {
+    if (this.started.has(criteria)) return;
+    this.started.add(criteria);
+    let tag = "";
+    const cmd = this.c.start(`UID SEARCH RETURN (ALL) ${criteria}`, {
+      untagged: (r) => {
+        const t = r.text;
+        if (CHANGE_NOTICE.test(t)) {
+          this.changed = true;
+          return true;
+        }
+        const es = parseEsearch(t);
+        if (!es || es.tag !== tag) return false;
+        if (!es.uid || this.sets.has(criteria)) this.odd = true;
+        this.sets.set(criteria, es.all);
+        return true;
+      },
+    });
+    tag = cmd.tag;
+    const done = cmd.done.then(
+      () => {
+        if (!this.sets.has(criteria)) this.odd = true;
+      },
+      (err: unknown) => {
+        // A search the server refused (NO, BAD) only makes the answers unusable; a lost
+        // connection (or a failed EXAMINE in front) is the caller's error.
+        if (!(err instanceof LeanError) || err.responseStatus === undefined) throw err;
+        this.odd = true;
+      },
+    );
+    done.catch(() => {});
+    this.done.push(done);
+  }
+
+  /** Waits for every search started so far; throws the first failure. */
+  async wait(): Promise<void> {
+    await inOrder(...this.done);
+  }
+}
+
+const CHANGE_NOTICE = /^\* (?:\d+ (?:EXISTS|EXPUNGE|FETCH)\b|FLAGS\b|VANISHED\b)/i;
 
 /** UID SEARCH (ESEARCH RETURN (ALL) when offered: a compact answer). */
 export function startSearch(c: LeanClient, criteria: string): Promise<number[]> {

@@ -325,3 +325,107 @@ export function parseSearch(text: string): number[] | null {
   }
   return null;
 }
+
+/** The parts of `* ESEARCH (TAG "t") [UID] [ALL set]` (other return data is skipped); null for other responses. */
+export function parseEsearch(text: string): { tag: string | undefined; uid: boolean; all: string } | null {
+  if (!/^\* ESEARCH\b/i.test(text)) return null;
+  const m = /^\* ESEARCH(?: \(TAG "([^"]*)"\))?( UID(?= |$))?/i.exec(text)!;
+  const all = / ALL ([0-9:,]+)/i.exec(text.slice(m[0].length));
+  return { tag: m[1], uid: m[2] !== undefined, all: all ? all[1]! : "" };
+}
+
+/**
+ * A UID set as ascending, disjoint ranges lo[i]..hi[i]; base[i] is the position (0-based) of lo[i]
+ * in the whole set, count the number of UIDs.
+ */
+export interface UidRanges {
+  lo: number[];
+  hi: number[];
+  base: number[];
+  count: number;
+}
+
+/**
+ * Reads the ranges `a` or `a:b` of a set, calling `range(lo, hi)` for each (lo ≤ hi). False when
+ * the set is malformed (empty parts, zero, `*`, numbers beyond 32 bits).
+ */
+function eachRange(set: string, range: (lo: number, hi: number) => boolean): boolean {
+  const n = set.length;
+  let i = 0;
+  while (i < n) {
+    let a = 0;
+    const startA = i;
+    for (let c = set.charCodeAt(i); c >= 48 && c <= 57; c = set.charCodeAt(++i)) a = a * 10 + c - 48;
+    if (i === startA || a < 1 || a > 0xffffffff) return false;
+    let b = a;
+    if (set.charCodeAt(i) === 58) {
+      const startB = ++i;
+      b = 0;
+      for (let c = set.charCodeAt(i); c >= 48 && c <= 57; c = set.charCodeAt(++i)) b = b * 10 + c - 48;
+      if (i === startB || b < 1 || b > 0xffffffff) return false;
+    }
+    if (i < n && set.charCodeAt(i++) !== 44) return false;
+    if (i === n && set.charCodeAt(n - 1) === 44) return false;
+    if (!(a <= b ? range(a, b) : range(b, a))) return false;
+  }
+  return true;
+}
+
+/** The ranges of a set given in ascending order without overlaps; null otherwise (or malformed). */
+export function parseUidRanges(set: string): UidRanges | null {
+  const r: UidRanges = { lo: [], hi: [], base: [], count: 0 };
+  let last = 0;
+  const ok = eachRange(set, (lo, hi) => {
+    if (lo <= last) return false;
+    const k = r.lo.length;
+    if (k && lo === last + 1) {
+      // Adjacent ranges ("1:3,4:6") are one.
+      r.hi[k - 1] = hi;
+    } else {
+      r.lo.push(lo);
+      r.hi.push(hi);
+      r.base.push(r.count);
+    }
+    r.count += hi - lo + 1;
+    last = hi;
+    return true;
+  });
+  return ok ? r : null;
+}
+
+/**
+ * Calls `visit(from, to)` with the positions in `all` (inclusive) of the UIDs of `set`, in any
+ * order. False when `set` is malformed or names a UID that `all` does not hold.
+ */
+export function eachPosition(
+  set: string,
+  all: UidRanges,
+  visit: (from: number, to: number) => void,
+): boolean {
+  const { lo, hi, base } = all;
+  const n = lo.length;
+  let i = 0;
+  return eachRange(set, (a, b) => {
+    // The range holding `a`: usually at or just after the last one (sets come ascending).
+    if (i >= n || lo[i]! > a) i = 0;
+    if (hi[i]! < a) {
+      let l = i + 1;
+      let h = n;
+      while (l < h) {
+        const m = (l + h) >>> 1;
+        if (hi[m]! < a) l = m + 1;
+        else h = m;
+      }
+      i = l;
+    }
+    let u = a;
+    while (u <= b) {
+      if (i >= n || lo[i]! > u) return false;
+      const end = Math.min(b, hi[i]!);
+      visit(base[i]! + u - lo[i]!, base[i]! + end - lo[i]!);
+      u = end + 1;
+      if (end === hi[i]) i++;
+    }
+    return true;
+  });
+}

@@ -1,0 +1,349 @@
+// Folder.listFlags() of the IMAP driver against a real Dovecot: every message's key and flags
+// exactly as list() gives them, by compact ESEARCH sets (one per flag) or, without ESEARCH or when
+// the sets cannot be trusted, by one UID FETCH (UID FLAGS).
+import { writeFile } from "node:fs/promises";
+import { join } from "node:path";
+import type { ImapFlow } from "imapflow";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import type { Folder, KeyFlags, Store } from "../../src/drivers/driver.js";
+import { openImapStore } from "../../src/drivers/imap/imap-store.js";
+import { eachPosition, parseEsearch, parseUidRanges } from "../../src/drivers/imap/lean/parse.js";
+import type { MessageMeta } from "../../src/model/types.js";
+import {
+  chownToMailUser,
+  connectImap,
+  type DovecotServer,
+  dovecotAvailable,
+  type ImapUser,
+  startDovecot,
+} from "../helpers/dovecot.js";
+
+const skip = !dovecotAvailable() && !process.env.CI;
+
+// Dovecot 2.3's post-login list without ESEARCH (and the extensions built on it).
+const NO_ESEARCH =
+  "IMAP4rev1 SASL-IR LOGIN-REFERRALS ID ENABLE IDLE SORT SORT=DISPLAY THREAD=REFERENCES THREAD=REFS " +
+  "THREAD=ORDEREDSUBJECT MULTIAPPEND URL-PARTIAL CATENATE UNSELECT CHILDREN NAMESPACE UIDPLUS " +
+  "LIST-EXTENDED I18NLEVEL=1 CONDSTORE QRESYNC WITHIN LIST-STATUS BINARY MOVE " +
+  "SNIPPET=FUZZY PREVIEW=FUZZY PREVIEW STATUS=SIZE SAVEDATE LITERAL+ NOTIFY";
+
+const SYSTEM = ["\\Answered", "\\Deleted", "\\Draft", "\\Flagged", "\\Seen"];
+
+function message(n: number): Buffer {
+  return Buffer.from(
+    `From: a@example.org\r\nTo: b@example.org\r\nSubject: m${n}\r\nMessage-ID: <m${n}@example.org>\r\n\r\nbody ${n}\r\n`,
+  );
+}
+
+/** The commands the lean connection sent, while `debug` is passed to the store. */
+class Wire {
+  lines: string[] = [];
+  readonly debug = (m: string) => {
+    if (m.startsWith("imap lean C: ")) this.lines.push(m.slice(13).replace(/^L\d+ /, ""));
+  };
+  take(): string[] {
+    const out = this.lines;
+    this.lines = [];
+    return out;
+  }
+}
+
+function openStore(u: ImapUser, wire?: Wire): Promise<Store> {
+  return openImapStore({
+    host: u.host,
+    port: u.port,
+    tls: "none",
+    user: u.user,
+    auth: { password: u.password },
+    ...(wire ? { debug: wire.debug } : {}),
+  });
+}
+
+async function withImap<T>(u: ImapUser, fn: (c: ImapFlow) => Promise<T>): Promise<T> {
+  const c = await connectImap(u);
+  try {
+    return await fn(c);
+  } finally {
+    await c.logout();
+  }
+}
+
+/** A listing as sorted `key flags…` lines, for comparing listFlags() with list(). */
+function lines(rows: Iterable<KeyFlags | MessageMeta>): string[] {
+  return [...rows].map((r) => [r.key, ...r.flags].join(" ")).sort();
+}
+
+async function listed(folder: Folder): Promise<string[]> {
+  const out: MessageMeta[] = [];
+  for await (const m of folder.list()) out.push(m);
+  return lines(out);
+}
+
+/** The flags of each message, by subject number, as the listing gives them. */
+function flagsByUid(rows: KeyFlags[]): Map<number, string[]> {
+  return new Map(rows.map((r) => [Number(r.key.split("/")[1]), r.flags]));
+}
+
+/**
+ * A folder holding every system flag alone and together, keywords alone and mixed, \Deleted,
+ * no flags at all, UID gaps (expunged messages), and a keyword in FLAGS that no message carries.
+ */
+async function fill(u: ImapUser, path: string): Promise<void> {
+  const sets: string[][] = [
+    [],
+    ...SYSTEM.map((f) => [f]),
+    SYSTEM,
+    ["$Forwarded"],
+    ["Work", "$Junk"],
+    ["\\Seen", "Work", "label-2", "$Forwarded"],
+    ["\\Deleted", "$Junk"],
+    [],
+    ["\\Seen"],
+    ["\\Seen"],
+    ["Unused"],
+    ["\\Flagged", "\\Answered", "label-2"],
+  ];
+  await withImap(u, async (c) => {
+    if (path !== "INBOX") await c.mailboxCreate(path);
+    for (let i = 0; i < sets.length; i++) await c.append(path, message(i), sets[i]!);
+    await c.mailboxOpen(path);
+    // UID gaps: the second and the one carrying "Unused" go (Unused stays in FLAGS).
+    await c.messageDelete("2,15", { uid: true });
+  });
+}
+
+describe.skipIf(skip)("IMAP listFlags() against Dovecot", () => {
+  let server: DovecotServer;
+  let plain: DovecotServer;
+  beforeAll(async () => {
+    [server, plain] = await Promise.all([startDovecot(), startDovecot({ capabilities: NO_ESEARCH })]);
+  });
+  afterAll(() => Promise.all([server?.stop(), plain?.stop()]));
+
+  it("equals list(): every system flag, keywords, \\Deleted, none, UID gaps — by ESEARCH sets", async () => {
+    const u = await server.addUser();
+    await fill(u, "Mixed");
+    const wire = new Wire();
+    const store = await openStore(u, wire);
+    try {
+      const folder = await store.openFolder("Mixed");
+      wire.take();
+      const got = await folder.listFlags!();
+      const sent = wire.take();
+      expect(sent.some((l) => l.startsWith("UID FETCH"))).toBe(false);
+      expect(sent).toContain("UID SEARCH RETURN (ALL) KEYWORD label-2");
+      expect(got.map((r) => r.key)).toEqual(
+        [1, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 16].map((uid) => `${folder.identity}/${uid}`),
+      );
+      const flags = flagsByUid(got);
+      expect(flags.get(1)).toEqual([]);
+      expect(flags.get(7)).toEqual(SYSTEM);
+      expect(flags.get(10)).toEqual(["$Forwarded", "Work", "\\Seen", "label-2"]);
+      expect(flags.get(11)).toEqual(["$Junk", "\\Deleted"]);
+      expect(lines(got)).toEqual(await listed(folder));
+    } finally {
+      await store.close();
+    }
+  });
+
+  it("equals list() without ESEARCH: one UID FETCH (UID FLAGS)", async () => {
+    const u = await plain.addUser();
+    await fill(u, "INBOX");
+    const wire = new Wire();
+    const store = await openStore(u, wire);
+    try {
+      const folder = await store.openFolder("INBOX");
+      wire.take();
+      const got = await folder.listFlags!();
+      const sent = wire.take();
+      expect(sent).toContain("UID FETCH 1:* (UID FLAGS)");
+      expect(sent.some((l) => l.startsWith("UID SEARCH"))).toBe(false);
+      expect(got).toHaveLength(14);
+      expect(flagsByUid(got).get(7)).toEqual(SYSTEM);
+      expect(lines(got)).toEqual(await listed(folder));
+    } finally {
+      await store.close();
+    }
+  });
+
+  it("an empty folder: nothing, with and without ESEARCH", async () => {
+    for (const srv of [server, plain]) {
+      const u = await srv.addUser();
+      const store = await openStore(u);
+      try {
+        const folder = await store.openFolder("INBOX");
+        expect(await folder.listFlags!()).toEqual([]);
+      } finally {
+        await store.close();
+      }
+    }
+  });
+
+  it("sees another client's changes between calls, keywords new to the mailbox included", async () => {
+    const u = await server.addUser();
+    await fill(u, "INBOX");
+    const wire = new Wire();
+    const store = await openStore(u, wire);
+    try {
+      const folder = await store.openFolder("INBOX");
+      const before = await folder.listFlags!();
+      expect(lines(before)).toEqual(await listed(folder));
+      await withImap(u, async (c) => {
+        await c.mailboxOpen("INBOX");
+        await c.messageFlagsAdd("1", ["Brand-New", "\\Flagged"], { uid: true });
+        await c.messageFlagsRemove("10", ["\\Seen", "Work"], { uid: true });
+        await c.messageFlagsAdd("13", ["Later"], { uid: true });
+        await c.messageDelete("12", { uid: true });
+        await c.append("INBOX", message(99), ["\\Draft", "Later"]);
+      });
+      wire.take();
+      const after = await folder.listFlags!();
+      const sent = wire.take();
+      // The keywords new since the folder was opened are searched once EXAMINE named them.
+      expect(sent).toContain("UID SEARCH RETURN (ALL) KEYWORD Brand-New");
+      expect(sent.some((l) => l.startsWith("UID FETCH"))).toBe(false);
+      const flags = flagsByUid(after);
+      expect(flags.get(1)).toEqual(["Brand-New", "\\Flagged"]);
+      expect(flags.get(10)).toEqual(["$Forwarded", "label-2"]);
+      expect(flags.get(13)).toEqual(["Later", "\\Seen"]);
+      expect(flags.has(12)).toBe(false);
+      expect(flags.get(17)).toEqual(["Later", "\\Draft"]);
+      expect(lines(after)).toEqual(await listed(folder));
+      // Next time they go out with the first batch (once each), still exact.
+      expect(lines(await folder.listFlags!())).toEqual(lines(after));
+      expect(wire.take().filter((l) => l.endsWith("KEYWORD Brand-New"))).toHaveLength(1);
+    } finally {
+      await store.close();
+    }
+  });
+
+  it("keywords only a Maildir file name holds are in FLAGS; one that is no atom falls back to FETCH", async () => {
+    // Dovecot names keyword letters missing from dovecot-keywords `unknown-N` and lists them in
+    // FLAGS like any other: a message cannot carry a keyword FLAGS does not name.
+    const u = await server.addUser();
+    await writeFile(join(u.maildir, "cur", "1700000000.M1P1.test:2,Sb"), message(1));
+    await chownToMailUser(u.maildir);
+    const wire = new Wire();
+    let store = await openStore(u, wire);
+    try {
+      const folder = await store.openFolder("INBOX");
+      wire.take();
+      const got = await folder.listFlags!();
+      expect(wire.take().some((l) => l.startsWith("UID FETCH"))).toBe(false);
+      expect(got.map((r) => r.flags)).toEqual([["\\Seen", "unknown-1"]]);
+      expect(lines(got)).toEqual(await listed(folder));
+    } finally {
+      await store.close();
+    }
+    // A keyword Dovecot took from the file but that cannot be sent as an atom: no search for it.
+    const v = await server.addUser();
+    await writeFile(join(v.maildir, "dovecot-keywords"), "0 a]b\n");
+    await writeFile(join(v.maildir, "cur", "1700000000.M2P2.test:2,Fa"), message(2));
+    await writeFile(join(v.maildir, "cur", "1700000000.M3P3.test:2,"), message(3));
+    await chownToMailUser(v.maildir);
+    store = await openStore(v, wire);
+    try {
+      const folder = await store.openFolder("INBOX");
+      wire.take();
+      const got = await folder.listFlags!();
+      expect(wire.take()).toContain("UID FETCH 1:* (UID FLAGS)");
+      expect(lines(got)).toEqual(
+        lines([
+          { key: `${folder.identity}/1`, flags: ["\\Flagged", "a]b"] },
+          { key: `${folder.identity}/2`, flags: [] },
+        ]),
+      );
+      expect(lines(got)).toEqual(await listed(folder));
+    } finally {
+      await store.close();
+    }
+  });
+
+  it("a change announced while the searches run: falls back to FETCH, still exact", async () => {
+    const u = await server.addUser();
+    await fill(u, "INBOX");
+    const wire = new Wire();
+    const store = await openStore(u, wire);
+    try {
+      const folder = await store.openFolder("INBOX");
+      // A keyword remembered from before that the mailbox no longer lists: Dovecot creates it when
+      // searched for and announces the new FLAGS in the middle of the answers.
+      (folder as unknown as { keywordsSeen: string[] }).keywordsSeen = ["Phantom", "Work"];
+      wire.take();
+      const got = await folder.listFlags!();
+      const sent = wire.take();
+      expect(sent).toContain("UID SEARCH RETURN (ALL) KEYWORD Phantom");
+      expect(sent).toContain("UID FETCH 1:* (UID FLAGS)");
+      expect(lines(got)).toEqual(await listed(folder));
+      // The next call knows the mailbox's keywords again: searches only.
+      wire.take();
+      expect(lines(await folder.listFlags!())).toEqual(lines(got));
+      expect(wire.take().some((l) => l.startsWith("UID FETCH"))).toBe(false);
+    } finally {
+      await store.close();
+    }
+  });
+
+  it("a folder gone meanwhile: a folder-scoped ENOFOLDER, as list() gives", async () => {
+    const u = await server.addUser();
+    await withImap(u, (c) => c.mailboxCreate("Gone"));
+    const store = await openStore(u);
+    try {
+      const folder = await store.openFolder("Gone");
+      await withImap(u, (c) => c.mailboxDelete("Gone"));
+      await expect(folder.listFlags!()).rejects.toMatchObject({ scope: "folder", code: "ENOFOLDER" });
+      // The connection stays usable.
+      const inbox = await store.openFolder("INBOX");
+      expect(await inbox.listFlags!()).toEqual([]);
+    } finally {
+      await store.close();
+    }
+  });
+});
+
+describe("UID sets of ESEARCH answers (no server)", () => {
+  const positions = (set: string, all: string): number[] | null => {
+    const ranges = parseUidRanges(all)!;
+    const out: number[] = [];
+    const ok = eachPosition(set, ranges, (from, to) => {
+      for (let i = from; i <= to; i++) out.push(i);
+    });
+    return ok ? out : null;
+  };
+
+  it("reads ALL as ascending ranges with positions, refusing what is not", () => {
+    expect(parseUidRanges("1:3,5,7:8,9")).toEqual({
+      lo: [1, 5, 7],
+      hi: [3, 5, 9],
+      base: [0, 3, 4],
+      count: 7,
+    });
+    expect(parseUidRanges("")).toEqual({ lo: [], hi: [], base: [], count: 0 });
+    for (const bad of ["3,1", "1:3,2", "1,,2", "1,", ",1", "0", "1:*", "a", "1:", "4294967296"]) {
+      expect(parseUidRanges(bad), bad).toBeNull();
+    }
+  });
+
+  it("maps a flag's set to positions in ALL; a UID that ALL has not makes it fail", () => {
+    expect(positions("2,5:7,10", "1:3,5:7,10")).toEqual([1, 3, 4, 5, 6]);
+    expect(positions("10,1", "1:3,5:7,10")).toEqual([6, 0]);
+    expect(positions("7:5", "1:3,5:7,10")).toEqual([3, 4, 5]);
+    expect(positions("", "1:3")).toEqual([]);
+    expect(positions("4", "1:3,5:7")).toBeNull();
+    expect(positions("2:6", "1:3,5:7")).toBeNull();
+    expect(positions("8", "1:3,5:7")).toBeNull();
+    expect(positions("1,x", "1:3")).toBeNull();
+  });
+
+  it("reads ESEARCH answers by tag", () => {
+    expect(parseEsearch('* ESEARCH (TAG "L7") UID ALL 1:3,9')).toEqual({
+      tag: "L7",
+      uid: true,
+      all: "1:3,9",
+    });
+    expect(parseEsearch('* ESEARCH (TAG "L8") UID')).toEqual({ tag: "L8", uid: true, all: "" });
+    expect(parseEsearch('* ESEARCH (TAG "L9")')).toEqual({ tag: "L9", uid: false, all: "" });
+    expect(parseEsearch("* ESEARCH ALL 4")).toEqual({ tag: undefined, uid: false, all: "4" });
+    expect(parseEsearch("* SEARCH 1 2")).toBeNull();
+  });
+});
