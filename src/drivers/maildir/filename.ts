@@ -61,7 +61,7 @@ export function decodeLetters(letters: string, keywords: KeywordLetters): Decode
     if (flag === undefined) unknown += ch;
     else flags.push(flag);
   }
-  return { flags: normalizeFlags(flags), unknown: sortLetters(unknown) };
+  return { flags: normalizeFlags(flags), unknown: unknown === "" ? "" : sortLetters(unknown) };
 }
 
 export interface EncodedFlags {

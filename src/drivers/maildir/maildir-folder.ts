@@ -22,7 +22,7 @@ import {
 import { type FileHandle, open, readdir, rename, unlink } from "node:fs/promises";
 import { join } from "node:path";
 import { promisify } from "node:util";
-import type { MessageMeta } from "../../model/types.js";
+import type { Flag, MessageMeta } from "../../model/types.js";
 import {
   type AppendInput,
   DriverError,
@@ -36,6 +36,7 @@ import {
   decodeLetters,
   encodeFlags,
   formatFileName,
+  INFO_SEPARATOR,
   newBaseName,
   parseFileName,
   sortLetters,
@@ -98,19 +99,28 @@ async function scanMaildir(dir: string, warn: (msg: string) => void): Promise<Ma
       // A folder that cannot be listed must fail loudly: an empty listing would read as "all gone".
       throw fsError(err, { action: "list directory", path, scope: "folder" });
     }
-    names.sort(compareKeys);
+    // No sort of the whole directory: only the rare key found twice needs an order, and there the
+    // smaller name wins, whatever order readdir gave (cur/ is read first and always wins over new/).
     for (const name of names) {
-      if (name.startsWith(".")) continue;
-      const { key } = parseFileName(name);
+      if (name.charCodeAt(0) === 46 /* . */) continue;
+      const at = name.indexOf(INFO_SEPARATOR);
+      const key = at < 0 ? name : name.slice(0, at);
       const seen = index.get(key);
       if (seen === undefined) {
         index.set(key, { sub, name });
         continue;
       }
-      (seen.others ??= []).push({ sub, name });
-      if (seen.sub === sub) {
+      let kept = seen;
+      let dropped: Entry = { sub, name };
+      if (seen.sub === sub && compareKeys(name, seen.name) < 0) {
+        kept = { sub, name, others: seen.others };
+        dropped = { sub: seen.sub, name: seen.name };
+        index.set(key, kept);
+      }
+      (kept.others ??= []).push(dropped);
+      if (kept.sub === dropped.sub) {
         warn(
-          `Ignoring message file "${join(path, name)}": "${seen.name}" in the same directory has the same key`,
+          `Ignoring message file "${join(path, dropped.name)}": "${kept.name}" in the same directory has the same key`,
         );
       }
     }
@@ -217,10 +227,22 @@ export class MaildirFolder implements Folder {
     );
   }
 
+  /** The index read at open, unused since: the first listing may take it instead of reading again. */
+  #fresh = true;
+
+  /** The index as of now: read afresh, except right after open (see #fresh). */
+  async #current(): Promise<Map<string, Entry>> {
+    if (this.#fresh) {
+      this.#fresh = false;
+      return this.#index;
+    }
+    return await this.#rescan();
+  }
+
   async *list(opts: ListOptions = {}): AsyncGenerator<MessageMeta> {
     this.#ctx.checkOpen();
     const keywords = await this.#keywords.load();
-    const keys = [...(await this.#rescan()).keys()].sort(compareKeys);
+    const keys = [...(await this.#current()).keys()].sort(compareKeys);
     const skipStat = opts.minDate === undefined ? opts.known : undefined;
     for (const key of keys) {
       this.#ctx.checkOpen();
@@ -246,8 +268,17 @@ export class MaildirFolder implements Folder {
     this.#ctx.checkOpen();
     const keywords = await this.#keywords.load();
     const out: KeyFlags[] = [];
-    for (const [key, entry] of await this.#rescan())
-      out.push({ key, flags: decodeLetters(parseFileName(entry.name).letters, keywords).flags });
+    // Few distinct letter sets in a folder: decode each once (the arrays are shared, never mutated).
+    const decoded = new Map<string, Flag[]>();
+    for (const [key, entry] of await this.#current()) {
+      const letters = parseFileName(entry.name).letters;
+      let flags = decoded.get(letters);
+      if (flags === undefined) {
+        flags = decodeLetters(letters, keywords).flags;
+        decoded.set(letters, flags);
+      }
+      out.push({ key, flags });
+    }
     return out;
   }
 
@@ -351,6 +382,7 @@ export class MaildirFolder implements Folder {
 
   async append(input: AppendInput): Promise<string> {
     this.#ctx.checkOpen();
+    this.#fresh = false;
     const table = await this.#keywords.ensure(input.flags.filter(isKeywordFlag));
     const { letters, dropped } = encodeFlags(input.flags, table);
     if (dropped.length > 0) {
@@ -424,6 +456,7 @@ export class MaildirFolder implements Folder {
   }
 
   async setFlags(keys: string[], add: string[], remove: string[]): Promise<void> {
+    this.#fresh = false;
     this.#ctx.checkOpen();
     if (keys.length === 0 || (add.length === 0 && remove.length === 0)) return;
     await this.#keywords.load();
@@ -455,6 +488,7 @@ export class MaildirFolder implements Folder {
   }
 
   async remove(keys: string[]): Promise<void> {
+    this.#fresh = false;
     this.#ctx.checkOpen();
     const touched = new Set<Sub>();
     await this.#durably(touched, async () => {
