@@ -96,7 +96,10 @@ export interface Folder {
   readonly name: string;
   /** Changes when every key of the folder becomes invalid (IMAP UIDVALIDITY). Maildir: a constant. */
   readonly identity: string;
-  /** The marker now, as of opening (for incremental listing next time). */
+  /**
+   * The marker as of opening (for incremental listing next time); a store that reads lazily and
+   * lists nothing incrementally (Maildir) gives it as of its last listing.
+   */
   readonly marker: FolderMarker;
   list(opts?: ListOptions): AsyncIterable<MessageMeta>;
   /**

@@ -135,26 +135,26 @@ const fsyncAsync = promisify(fsync);
 export class MaildirFolder implements Folder {
   readonly name: string;
   readonly identity = "maildir";
-  readonly marker: FolderMarker;
   readonly #dir: string;
   readonly #ctx: MaildirContext;
   readonly #keywords: KeywordFile;
-  /** key → where the file was last seen. Refreshed by list() and by every rescan. */
-  #index: Map<string, Entry>;
+  /**
+   * key → where the file was last seen. Read by every listing (not at open: the first listing
+   * would read the directories again anyway), kept up to date by our own writes, and read again
+   * whenever a key is not where it was.
+   */
+  #index = new Map<string, Entry>();
 
-  private constructor(
-    ctx: MaildirContext,
-    name: string,
-    dir: string,
-    keywords: KeywordFile,
-    index: Map<string, Entry>,
-  ) {
+  private constructor(ctx: MaildirContext, name: string, dir: string, keywords: KeywordFile) {
     this.#ctx = ctx;
     this.name = name;
     this.#dir = dir;
     this.#keywords = keywords;
-    this.#index = index;
-    this.marker = { count: index.size };
+  }
+
+  /** The count as of the last listing and our own writes since. */
+  get marker(): FolderMarker {
+    return { count: this.#index.size };
   }
 
   /** Opens the folder at `dir` (which must already be a Maildir), creating missing cur/, new/, tmp/. */
@@ -169,7 +169,7 @@ export class MaildirFolder implements Folder {
     }
     const keywords = new KeywordFile(dir);
     await keywords.load();
-    return new MaildirFolder(ctx, name, dir, keywords, await scanMaildir(dir, ctx.warn));
+    return new MaildirFolder(ctx, name, dir, keywords);
   }
 
   #path(e: Entry): string {
@@ -227,22 +227,10 @@ export class MaildirFolder implements Folder {
     );
   }
 
-  /** The index read at open, unused since: the first listing may take it instead of reading again. */
-  #fresh = true;
-
-  /** The index as of now: read afresh, except right after open (see #fresh). */
-  async #current(): Promise<Map<string, Entry>> {
-    if (this.#fresh) {
-      this.#fresh = false;
-      return this.#index;
-    }
-    return await this.#rescan();
-  }
-
   async *list(opts: ListOptions = {}): AsyncGenerator<MessageMeta> {
     this.#ctx.checkOpen();
     const keywords = await this.#keywords.load();
-    const keys = [...(await this.#current()).keys()].sort(compareKeys);
+    const keys = [...(await this.#rescan()).keys()].sort(compareKeys);
     const skipStat = opts.minDate === undefined ? opts.known : undefined;
     for (const key of keys) {
       this.#ctx.checkOpen();
@@ -270,7 +258,7 @@ export class MaildirFolder implements Folder {
     const out: KeyFlags[] = [];
     // Few distinct letter sets in a folder: decode each once (the arrays are shared, never mutated).
     const decoded = new Map<string, Flag[]>();
-    for (const [key, entry] of await this.#current()) {
+    for (const [key, entry] of await this.#rescan()) {
       const letters = parseFileName(entry.name).letters;
       let flags = decoded.get(letters);
       if (flags === undefined) {
@@ -382,7 +370,6 @@ export class MaildirFolder implements Folder {
 
   async append(input: AppendInput): Promise<string> {
     this.#ctx.checkOpen();
-    this.#fresh = false;
     const table = await this.#keywords.ensure(input.flags.filter(isKeywordFlag));
     const { letters, dropped } = encodeFlags(input.flags, table);
     if (dropped.length > 0) {
@@ -456,7 +443,6 @@ export class MaildirFolder implements Folder {
   }
 
   async setFlags(keys: string[], add: string[], remove: string[]): Promise<void> {
-    this.#fresh = false;
     this.#ctx.checkOpen();
     if (keys.length === 0 || (add.length === 0 && remove.length === 0)) return;
     await this.#keywords.load();
@@ -488,7 +474,6 @@ export class MaildirFolder implements Folder {
   }
 
   async remove(keys: string[]): Promise<void> {
-    this.#fresh = false;
     this.#ctx.checkOpen();
     const touched = new Set<Sub>();
     await this.#durably(touched, async () => {
