@@ -11,6 +11,7 @@ import {
   writeSync,
 } from "node:fs";
 import { join } from "node:path";
+import { crc32 } from "node:zlib";
 import type { Flag, Side } from "../model/types.js";
 import { Journal, type JournalOp } from "./journal.js";
 import { type Database, loadSqlJs, type Statement } from "./sqlite.js";
@@ -20,9 +21,20 @@ import { type Database, loadSqlJs, type Statement } from "./sqlite.js";
  * Invariant: the in-memory database equals snapshot + replayed journal; every write goes to both
  * (the journal is fsynced by flush()), so a run killed at any moment loses no flushed step.
  * Bump SCHEMA_VERSION with a migration in `migrate()` when the schema changes.
+ * Version 2: no index on (folder, pairId) (nothing queried it; it was 30-40% of the file), and the
+ * file carries a CRC-32 of itself in its header (see SUM_AT), checked at every open.
  */
-export const SCHEMA_VERSION = 1;
+export const SCHEMA_VERSION = 2;
 const APP_ID = "tandem-state";
+
+/**
+ * Where a saved state file keeps its checksum: header bytes 72-91 are "reserved for expansion" in
+ * the SQLite file format, and SQLite neither reads nor writes them. Bytes 72-75 hold SUM_MAGIC,
+ * 76-79 the CRC-32 of the whole file with these 8 bytes zeroed. They are zeroed again before
+ * sql.js sees the file, so SQLite only ever sees the format's zeros.
+ */
+const SUM_AT = 72;
+const SUM_MAGIC = 0x74646d01; // "tdm\x01"
 
 export interface StateRow {
   folder: string;
@@ -91,57 +103,73 @@ export class SideState {
     const file = join(dir, `${side}.db`);
     const journalFile = join(dir, `${side}.journal`);
     const SQL = await loadSqlJs();
-    let db: Database;
-    if (existsSync(file)) {
-      const bytes = readFileSync(file);
-      if (bytes.length < 100 || bytes.subarray(0, 16).toString("latin1") !== "SQLite format 3\u0000") {
-        throw new StateError(
-          `State file ${file} is damaged (not a SQLite database): a copy of the last good state may be at ${file}.bak; run \`tandem sync --resync\` to move it aside and rebuild the state from both sides`,
-          file,
-        );
-      }
-      try {
-        db = new SQL.Database(bytes);
-        db.exec("PRAGMA quick_check");
-      } catch (err) {
-        throw new StateError(
-          `State file ${file} is damaged (${(err as Error).message}): a copy of the last good state may be at ${file}.bak; run \`tandem sync --resync\` to move it aside and rebuild the state from both sides`,
-          file,
-        );
-      }
-      checkIdentity(db, file, side);
-    } else {
-      db = new SQL.Database();
-      createSchema(db, side);
-    }
-    // sql.js keeps the database in an in-memory file: durability comes from our journal and the
-    // atomic snapshot, so SQLite's own rollback journal and syncs would only cost time. For the same
-    // reason a big page cache only holds a second copy of pages that are already in memory, in
-    // WebAssembly memory that never shrinks: at 100,000 messages a 16 MB cache cost up to 17 MB of
-    // RSS and read no faster than 1-2 MB (a cache miss is a memcpy from the in-memory file).
-    db.exec(
-      "PRAGMA journal_mode = MEMORY; PRAGMA synchronous = OFF; PRAGMA temp_store = MEMORY; PRAGMA cache_size = -2048",
-    );
-    const state = new SideState(db, new Journal(journalFile), file, side, readOnly);
-    let replay: ReturnType<typeof Journal.read>;
+    const exists = existsSync(file);
+    let db: Database | undefined;
+    let migrated = false;
     try {
-      replay = Journal.read(journalFile);
+      if (exists) {
+        const bytes = readFileSync(file);
+        // A file this tandem saved is checked whole by its checksum (~5 ms at 100,000 messages);
+        // only an older one, without a checksum, pays for SQLite's structural check (30-100 ms).
+        const summed = checkFile(bytes, file);
+        db = new SQL.Database(bytes);
+        tune(db);
+        if (!summed) quickCheck(db, file);
+        migrated = checkIdentity(db, file, side, readOnly);
+      } else {
+        db = new SQL.Database();
+        tune(db);
+        createSchema(db, side);
+      }
     } catch (err) {
-      throw new StateError(`Journal ${journalFile} cannot be read: ${(err as Error).message}`, journalFile);
+      db?.close();
+      throw err;
     }
-    if (replay.ops.length > 0) {
-      state.db.exec("BEGIN");
-      for (const op of replay.ops) state.applyOp(op);
-      state.db.exec("COMMIT");
-      // Fold the replayed ops into a snapshot so the journal starts clean.
-      if (!readOnly) state.save(true);
-    } else if (!existsSync(file) && !readOnly) {
-      state.save(true);
+    const state = new SideState(db, new Journal(journalFile), file, side, readOnly);
+    try {
+      let replay: ReturnType<typeof Journal.read>;
+      try {
+        replay = Journal.read(journalFile);
+      } catch (err) {
+        throw new StateError(`Journal ${journalFile} cannot be read: ${(err as Error).message}`, journalFile);
+      }
+      if (replay.ops.length > 0) {
+        state.guard(() => {
+          state.db.exec("BEGIN");
+          for (const op of replay.ops) state.applyOp(op);
+          state.db.exec("COMMIT");
+        });
+        // Fold the replayed ops into a snapshot so the journal starts clean.
+        if (!readOnly) state.save(true);
+      } else if ((migrated || !exists) && !readOnly) {
+        state.save(true);
+      }
+    } catch (err) {
+      state.close();
+      throw err;
     }
     return state;
   }
 
+  /**
+   * Runs a read or write of the database. sql.js loads the file whole, but SQLite only looks at a
+   * page when a query needs it: damage the checks at open could not see (an older file without a
+   * checksum) surfaces here, as a StateError naming the file instead of a bare SQLite error.
+   */
+  private guard<T>(fn: () => T): T {
+    try {
+      return fn();
+    } catch (err) {
+      if (isDamage(err)) throw damaged(this.file, (err as Error).message);
+      throw err;
+    }
+  }
+
   folders(): FolderRow[] {
+    return this.guard(() => this.readFolders());
+  }
+
+  private readFolders(): FolderRow[] {
     const out: FolderRow[] = [];
     const st = this.db.prepare(
       "SELECT name, identity, uidNext, modseq, count, minDate FROM folders ORDER BY name",
@@ -194,6 +222,10 @@ export class SideState {
 
   /** All message rows of a folder, ordered by key. */
   rows(folder: string): StateRow[] {
+    return this.guard(() => this.readRows(folder));
+  }
+
+  private readRows(folder: string): StateRow[] {
     const out: StateRow[] = [];
     const st = this.db.prepare(
       "SELECT key, pairId, flags, size, date, digest FROM messages WHERE folder = ? ORDER BY key",
@@ -215,6 +247,10 @@ export class SideState {
   }
 
   count(folder?: string): number {
+    return this.guard(() => this.countRows(folder));
+  }
+
+  private countRows(folder?: string): number {
     const st = folder
       ? this.db.prepare("SELECT count(*) FROM messages WHERE folder = ?")
       : this.db.prepare("SELECT count(*) FROM messages");
@@ -243,6 +279,10 @@ export class SideState {
   }
 
   intents(folder: string): IntentRow[] {
+    return this.guard(() => this.readIntents(folder));
+  }
+
+  private readIntents(folder: string): IntentRow[] {
     const out: IntentRow[] = [];
     const st = this.db.prepare(
       "SELECT pairId, sourceKey, date FROM intents WHERE folder = ? ORDER BY pairId",
@@ -290,7 +330,8 @@ export class SideState {
   }
 
   private writeSnapshot(): void {
-    const bytes = this.db.export();
+    const bytes = this.guard(() => this.db.export());
+    sealFile(bytes);
     const tmp = `${this.file}.tmp`;
     const fd = openSync(tmp, "w", 0o600);
     try {
@@ -329,17 +370,19 @@ export class SideState {
 
   private record(op: JournalOp): void {
     this.dirty = true;
-    if (!this.inTransaction) {
-      this.db.exec("BEGIN");
-      this.inTransaction = true;
-    }
-    this.applyOp(op);
+    this.guard(() => {
+      if (!this.inTransaction) {
+        this.db.exec("BEGIN");
+        this.inTransaction = true;
+      }
+      this.applyOp(op);
+    });
     this.journal.add(op);
   }
 
   private commit(): void {
     if (!this.inTransaction) return;
-    this.db.exec("COMMIT");
+    this.guard(() => this.db.exec("COMMIT"));
     this.inTransaction = false;
   }
 
@@ -392,6 +435,30 @@ export class SideState {
   }
 }
 
+/**
+ * sql.js keeps the database in an in-memory file: durability comes from our journal and the atomic
+ * snapshot, so SQLite's own rollback journal and syncs would only cost time. For the same reason a
+ * big page cache only holds a second copy of pages that are already in memory, in WebAssembly memory
+ * that never shrinks: at 100,000 messages a 16 MB cache cost up to 17 MB of RSS and read no faster
+ * than 1-2 MB (a cache miss is a memcpy from the in-memory file).
+ */
+function tune(db: Database): void {
+  db.exec(
+    "PRAGMA journal_mode = MEMORY; PRAGMA synchronous = OFF; PRAGMA temp_store = MEMORY; PRAGMA cache_size = -2048",
+  );
+}
+
+/** SQLite's structural check, for a file without a checksum; its findings are rows, not errors. */
+function quickCheck(db: Database, file: string): void {
+  let found: string[];
+  try {
+    found = db.exec("PRAGMA quick_check")[0]?.values.map((r) => String(r[0])) ?? [];
+  } catch (err) {
+    throw damaged(file, (err as Error).message);
+  }
+  if (found.join() !== "ok") throw damaged(file, found.slice(0, 3).join("; "));
+}
+
 function createSchema(db: Database, side: Side): void {
   db.exec(`
     CREATE TABLE meta (k TEXT PRIMARY KEY, v TEXT NOT NULL) WITHOUT ROWID;
@@ -399,7 +466,6 @@ function createSchema(db: Database, side: Side): void {
       minDate INTEGER NOT NULL DEFAULT 0) WITHOUT ROWID;
     CREATE TABLE messages (folder TEXT NOT NULL, key TEXT NOT NULL, pairId TEXT NOT NULL, flags TEXT NOT NULL,
       size INTEGER NOT NULL, date INTEGER NOT NULL, digest TEXT NOT NULL, PRIMARY KEY (folder, key)) WITHOUT ROWID;
-    CREATE INDEX messages_pair ON messages (folder, pairId);
     CREATE TABLE intents (folder TEXT NOT NULL, pairId TEXT NOT NULL, sourceKey TEXT NOT NULL, date INTEGER NOT NULL,
       PRIMARY KEY (folder, pairId)) WITHOUT ROWID;
     PRAGMA user_version = ${SCHEMA_VERSION};
@@ -407,7 +473,8 @@ function createSchema(db: Database, side: Side): void {
   db.run("INSERT INTO meta (k, v) VALUES ('app', ?), ('side', ?)", [APP_ID, side]);
 }
 
-function checkIdentity(db: Database, file: string, side: Side): void {
+/** Checks that a state file is ours, for this side, and not newer; migrates it forward. Returns true if it migrated. */
+function checkIdentity(db: Database, file: string, side: Side, readOnly: boolean): boolean {
   let app: unknown;
   let storedSide: unknown;
   let version: unknown;
@@ -418,7 +485,8 @@ function checkIdentity(db: Database, file: string, side: Side): void {
       if (k === "app") app = v;
       if (k === "side") storedSide = v;
     }
-  } catch {
+  } catch (err) {
+    if (isDamage(err)) throw damaged(file, (err as Error).message);
     app = undefined;
   }
   if (app !== APP_ID)
@@ -431,7 +499,82 @@ function checkIdentity(db: Database, file: string, side: Side): void {
   }
   if (storedSide !== side)
     throw new StateError(`State file ${file} belongs to side ${String(storedSide)}, not ${side}`, file);
-  // Forward migrations go here, one `if (version < N)` block per schema bump.
+  // Forward migrations, one `if (version < N)` block per schema bump. A read-only open reads an
+  // older file as it is (every query works on both versions) and writes nothing.
+  if (readOnly || version === SCHEMA_VERSION) return false;
+  try {
+    if (version < 2) {
+      // The index was never queried. VACUUM gives its pages back (the file shrinks by 30-40%);
+      // rollback is not needed for it: if it fails, the open fails and the file on disk is untouched.
+      db.exec(
+        "DROP INDEX IF EXISTS messages_pair; PRAGMA journal_mode = OFF; VACUUM; PRAGMA journal_mode = MEMORY",
+      );
+    }
+    db.exec(`PRAGMA user_version = ${SCHEMA_VERSION}`);
+  } catch (err) {
+    throw damaged(file, (err as Error).message);
+  }
+  return true;
+}
+
+/** SQLite's errors for a damaged file (SQLITE_CORRUPT, SQLITE_NOTADB); sql.js only gives the message. */
+function isDamage(err: unknown): boolean {
+  return err instanceof Error && /malformed|not a database|corrupt/i.test(err.message);
+}
+
+function damaged(file: string, why: string): StateError {
+  return new StateError(
+    `State file ${file} is damaged (${why}): a copy of the last good state may be at ${file}.bak; run \`tandem sync --resync\` to move it aside and rebuild the state from both sides`,
+    file,
+  );
+}
+
+/**
+ * Checks a state file's bytes before SQLite sees them: a SQLite header, a length that matches the
+ * page count the header gives (a truncated or extended file is refused), a schema version this
+ * tandem knows, and the checksum. Returns true if the file carried a checksum and it matched (the
+ * checksum's bytes are then zeroed in `bytes`); false for a file without one (saved before version 2).
+ */
+function checkFile(bytes: Buffer, file: string): boolean {
+  if (bytes.length < 100 || bytes.subarray(0, 16).toString("latin1") !== "SQLite format 3\u0000")
+    throw damaged(file, "not a SQLite database");
+  const rawPageSize = bytes.readUInt16BE(16);
+  const pageSize = rawPageSize === 1 ? 65536 : rawPageSize;
+  if (pageSize < 512 || (pageSize & (pageSize - 1)) !== 0)
+    throw damaged(file, `page size ${rawPageSize} in the header`);
+  // The header's page count is valid when its "version valid for" equals the change counter.
+  const pages = bytes.readUInt32BE(24) === bytes.readUInt32BE(92) ? bytes.readUInt32BE(28) : 0;
+  if (pages > 0 ? bytes.length !== pages * pageSize : bytes.length % pageSize !== 0) {
+    throw damaged(
+      file,
+      `${bytes.length} bytes, but the header says ${pages} pages of ${pageSize} bytes: truncated or cut short`,
+    );
+  }
+  const version = bytes.readUInt32BE(60);
+  if (version > SCHEMA_VERSION) {
+    throw new StateError(
+      `State file ${file} has schema version ${version}, newer than this tandem understands (${SCHEMA_VERSION}): upgrade tandem`,
+      file,
+    );
+  }
+  if (bytes.readUInt32BE(SUM_AT) !== SUM_MAGIC) {
+    if (version >= 2) throw damaged(file, "its checksum is missing");
+    return false;
+  }
+  const sum = bytes.readUInt32BE(SUM_AT + 4);
+  bytes.fill(0, SUM_AT, SUM_AT + 8);
+  if (crc32(bytes) !== sum) throw damaged(file, "its contents do not match its checksum");
+  return true;
+}
+
+/** Writes the checksum that checkFile() verifies into an exported database. */
+function sealFile(bytes: Uint8Array): void {
+  const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+  view.setUint32(SUM_AT, 0);
+  view.setUint32(SUM_AT + 4, 0);
+  const sum = crc32(bytes);
+  view.setUint32(SUM_AT, SUM_MAGIC);
+  view.setUint32(SUM_AT + 4, sum);
 }
 
 /** A filesystem failure of the state (disk full, I/O error) as a StateError that names the file. */

@@ -10,6 +10,15 @@ describe("damaged state", () => {
     ["garbage", (f) => writeFileSync(f, "this is not a database at all".repeat(10)), /damaged/],
     ["truncated", (f) => truncateSync(f, 2000), /damaged/],
     [
+      "a changed byte inside (header and length intact)",
+      (f) => {
+        const b = readFileSync(f);
+        b[b.length - 2000]! ^= 0x01;
+        writeFileSync(f, b);
+      },
+      /damaged .*checksum/,
+    ],
+    [
       "a newer schema",
       (f) => {
         const b = readFileSync(f);

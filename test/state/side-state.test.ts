@@ -1,0 +1,187 @@
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { crc32 } from "node:zlib";
+import { afterEach, beforeEach, describe, expect, it } from "vitest";
+import { SCHEMA_VERSION, SideState, StateError, type StateRow } from "../../src/state/side-state.js";
+import { loadSqlJs } from "../../src/state/sqlite.js";
+
+let dir: string;
+beforeEach(() => {
+  dir = mkdtempSync(join(tmpdir(), "tandem-state-"));
+});
+afterEach(() => rmSync(dir, { recursive: true, force: true }));
+
+const row = (key: string, over: Partial<StateRow> = {}): StateRow => ({
+  folder: "INBOX",
+  key,
+  pairId: `l:${key}`,
+  flags: ["\\Seen"],
+  size: 100,
+  date: 1_700_000_000_000,
+  digest: "ab".repeat(32),
+  ...over,
+});
+
+async function withState(fn: (s: SideState) => void, side: "left" | "right" = "left"): Promise<void> {
+  const s = await SideState.open(dir, side);
+  try {
+    fn(s);
+  } finally {
+    s.close();
+  }
+}
+
+/** The checksum a saved file carries (header bytes 72-79), recomputed: for tests that forge a file. */
+function reseal(b: Buffer): void {
+  b.fill(0, 72, 80);
+  const sum = crc32(b);
+  b.writeUInt32BE(0x74646d01, 72);
+  b.writeUInt32BE(sum, 76);
+}
+
+/** Opens a file with sql.js as it is on disk (checksum bytes zeroed, as tandem does). */
+async function rawDb(file: string) {
+  const SQL = await loadSqlJs();
+  const b = readFileSync(file);
+  b.fill(0, 72, 80);
+  return new SQL.Database(b);
+}
+
+describe("state file checks", () => {
+  it("a saved state carries a checksum in its header, and opens again with every row", async () => {
+    await withState((s) => {
+      for (let i = 0; i < 50; i++) s.putMessage(row(`k${i}`));
+      s.save();
+    });
+    const b = readFileSync(join(dir, "left.db"));
+    expect(b.readUInt32BE(72)).toBe(0x74646d01);
+    expect(b.readUInt32BE(60)).toBe(SCHEMA_VERSION);
+    await withState((s) => expect(s.rows("INBOX")).toHaveLength(50));
+  });
+
+  it("a flipped byte anywhere (header intact, length right) is refused at open, naming the file", async () => {
+    await withState((s) => {
+      for (let i = 0; i < 50; i++) s.putMessage(row(`k${i}`));
+      s.save();
+    });
+    const file = join(dir, "left.db");
+    const b = readFileSync(file);
+    // A byte inside a row's digest: SQLite's own quick_check would not see this.
+    const at = b.indexOf("abababab", 4096);
+    expect(at).toBeGreaterThan(0);
+    b[at] = "c".charCodeAt(0);
+    writeFileSync(file, b);
+    const err = await SideState.open(dir, "left").catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(StateError);
+    expect((err as StateError).message).toContain(`State file ${file} is damaged`);
+    expect((err as StateError).message).toMatch(/checksum/);
+  });
+
+  it("a file cut to whole pages is refused: its length no longer matches the header's page count", async () => {
+    await withState((s) => {
+      for (let i = 0; i < 200; i++) s.putMessage(row(`k${i}`));
+      s.save();
+    });
+    const file = join(dir, "left.db");
+    const b = readFileSync(file);
+    writeFileSync(file, b.subarray(0, b.length - 4096));
+    await expect(SideState.open(dir, "left")).rejects.toThrow(/is damaged .*truncated/);
+  });
+
+  it("damage the checks at open cannot see surfaces as a StateError naming the file when read", async () => {
+    await withState((s) => {
+      for (let i = 0; i < 50; i++) s.putMessage(row(`k${i}`));
+      s.save();
+    });
+    const file = join(dir, "left.db");
+    const db = await rawDb(file);
+    const root = db.exec("SELECT rootpage FROM sqlite_schema WHERE name = 'messages'")[0]!
+      .values[0]![0] as number;
+    db.close();
+    const b = readFileSync(file);
+    // A page type SQLite does not know, with a checksum that matches (as if written so).
+    b[(root - 1) * 4096] = 0x7f;
+    reseal(b);
+    writeFileSync(file, b);
+    const s = await SideState.open(dir, "left");
+    try {
+      expect(() => s.rows("INBOX")).toThrow(StateError);
+      expect(() => s.rows("INBOX")).toThrow(`State file ${file} is damaged`);
+      expect(() => s.count()).toThrow(StateError);
+    } finally {
+      s.close();
+    }
+  });
+});
+
+describe("a state saved by schema version 1", () => {
+  /** A version-1 file as tandem 0.1 wrote it: the (folder, pairId) index, no checksum. */
+  async function writeV1(file: string, rows: number): Promise<void> {
+    const SQL = await loadSqlJs();
+    const db = new SQL.Database();
+    db.exec(`
+      CREATE TABLE meta (k TEXT PRIMARY KEY, v TEXT NOT NULL) WITHOUT ROWID;
+      CREATE TABLE folders (name TEXT PRIMARY KEY, identity TEXT NOT NULL, uidNext INTEGER, modseq TEXT, count INTEGER,
+        minDate INTEGER NOT NULL DEFAULT 0) WITHOUT ROWID;
+      CREATE TABLE messages (folder TEXT NOT NULL, key TEXT NOT NULL, pairId TEXT NOT NULL, flags TEXT NOT NULL,
+        size INTEGER NOT NULL, date INTEGER NOT NULL, digest TEXT NOT NULL, PRIMARY KEY (folder, key)) WITHOUT ROWID;
+      CREATE INDEX messages_pair ON messages (folder, pairId);
+      CREATE TABLE intents (folder TEXT NOT NULL, pairId TEXT NOT NULL, sourceKey TEXT NOT NULL, date INTEGER NOT NULL,
+        PRIMARY KEY (folder, pairId)) WITHOUT ROWID;
+      PRAGMA user_version = 1;
+      INSERT INTO meta (k, v) VALUES ('app', 'tandem-state'), ('side', 'left');
+      INSERT INTO folders VALUES ('INBOX', '7', 10, NULL, 3, 0);
+    `);
+    const st = db.prepare("INSERT INTO messages VALUES (?,?,?,?,?,?,?)");
+    for (let i = 0; i < rows; i++)
+      st.run(["INBOX", `k${i}`, `l:k${i}`, "\\Seen", 100, 1_700_000_000_000, "ab".repeat(32)]);
+    st.free();
+    writeFileSync(file, db.export());
+    db.close();
+  }
+
+  it("is read as it is by a read-only open (nothing written), and migrated by the first writable one", async () => {
+    const file = join(dir, "left.db");
+    await writeV1(file, 2000);
+    const before = readFileSync(file);
+    const ro = await SideState.open(dir, "left", { readOnly: true });
+    expect(ro.count()).toBe(2000);
+    ro.close();
+    expect(readFileSync(file).equals(before)).toBe(true);
+
+    await withState((s) => {
+      expect(s.rows("INBOX")).toHaveLength(2000);
+      expect(s.folder("INBOX")?.uidNext).toBe(10);
+    });
+    const after = readFileSync(file);
+    expect(after.readUInt32BE(60)).toBe(SCHEMA_VERSION);
+    expect(after.readUInt32BE(72)).toBe(0x74646d01);
+    expect(after.length).toBeLessThan(before.length);
+    expect(existsSync(`${file}.bak`)).toBe(true);
+    const db = await rawDb(file);
+    expect(db.exec("SELECT name FROM sqlite_schema WHERE type = 'index' AND name = 'messages_pair'")).toEqual(
+      [],
+    );
+    db.close();
+    await withState((s) => expect(s.rows("INBOX")[1999]).toEqual(row("k999")));
+  });
+
+  it("without a checksum, damage is found by SQLite's structural check at open", async () => {
+    const file = join(dir, "left.db");
+    await writeV1(file, 2000);
+    const db = await rawDb(file);
+    const root = db.exec("SELECT rootpage FROM sqlite_schema WHERE name = 'messages'")[0]!
+      .values[0]![0] as number;
+    db.close();
+    const b = readFileSync(file);
+    // An interior page pointing at page 1 (a loop): the table cannot be walked.
+    b.writeUInt32BE(1, (root - 1) * 4096 + 8);
+    writeFileSync(file, b);
+    // Read-only: no migration reads the table, only the check does.
+    await expect(SideState.open(dir, "left", { readOnly: true })).rejects.toThrow(
+      `State file ${file} is damaged`,
+    );
+    await expect(SideState.open(dir, "left")).rejects.toThrow(`State file ${file} is damaged`);
+  });
+});
