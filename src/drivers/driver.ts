@@ -31,7 +31,11 @@ export interface Store {
   createFolder(name: string): Promise<void>;
   /** Removes an (empty) folder. */
   removeFolder(name: string): Promise<void>;
-  openFolder(name: string): Promise<Folder>;
+  /**
+   * `lookOnly`: the caller will only list the folder (list, listFlags), never read or write it, so
+   * the store may open it more cheaply (IMAP: EXAMINE on the listing connection, no SELECT).
+   */
+  openFolder(name: string, opts?: { lookOnly?: boolean }): Promise<Folder>;
   close(): Promise<void>;
 }
 

@@ -153,42 +153,51 @@ async function proveUnchanged(
       const p = proof.folders[e.name];
       if (!p || !e.present.left || !e.present.right || p.names.right !== e.sideName.right) return false;
     }
-    // Folder i+1 is opened and listed while folder i's listings are fingerprinted.
-    const listBoth = async (e: FolderEntry) => {
+    // Several folders at once: the server answers one while the Maildir of another is read and a
+    // third is fingerprinted. The first difference stops every worker.
+    const listBoth = async (e: FolderEntry): Promise<boolean> => {
+      const p = proof.folders[e.name]!;
       const [l, r] = await Promise.allSettled([
-        stores.left.openFolder(e.sideName.left),
-        stores.right.openFolder(e.sideName.right),
+        stores.left.openFolder(e.sideName.left, { lookOnly: true }),
+        stores.right.openFolder(e.sideName.right, { lookOnly: true }),
       ]);
       const handles = [l, r].flatMap((x) => (x.status === "fulfilled" ? [x.value] : []));
       try {
         if (l.status === "rejected") throw l.reason;
         if (r.status === "rejected") throw r.reason;
-        const p = proof.folders[e.name]!;
-        if (l.value.identity !== p.left.identity || r.value.identity !== p.right.identity) return undefined;
-        if (!l.value.listFlags || !r.value.listFlags) return undefined;
-        return await Promise.all([l.value.listFlags(), r.value.listFlags()]);
+        if (l.value.identity !== p.left.identity || r.value.identity !== p.right.identity) return false;
+        if (!l.value.listFlags || !r.value.listFlags) return false;
+        const [a, b] = await Promise.all([l.value.listFlags(), r.value.listFlags()]);
+        return (
+          a.length === p.left.count &&
+          b.length === p.right.count &&
+          fingerprintOf(a) === p.left.fingerprint &&
+          fingerprintOf(b) === p.right.fingerprint
+        );
       } finally {
         await Promise.allSettled(handles.map((h) => h.close()));
       }
     };
-    let next = entries[0] ? listBoth(entries[0]) : undefined;
-    for (let i = 0; i < entries.length; i++) {
-      const e = entries[i]!;
-      const listed = await next;
-      next = entries[i + 1] ? listBoth(entries[i + 1]!) : undefined;
-      // Settled in the background if this folder ends the fast path.
-      next?.catch(() => {});
-      const p = proof.folders[e.name]!;
-      if (
-        !listed ||
-        listed[0].length !== p.left.count ||
-        listed[1].length !== p.right.count ||
-        fingerprintOf(listed[0]) !== p.left.fingerprint ||
-        fingerprintOf(listed[1]) !== p.right.fingerprint
-      ) {
-        await next?.catch(() => undefined);
-        return false;
+    let next = 0;
+    let same = true;
+    let failure: unknown;
+    // Workers never reject: every one has settled (and closed its folders) before the ordinary
+    // path may use the stores.
+    const worker = async () => {
+      while (same && next < entries.length) {
+        const e = entries[next++]!;
+        try {
+          if (!(await listBoth(e))) same = false;
+        } catch (err) {
+          same = false;
+          failure ??= err;
+        }
       }
+    };
+    await Promise.all([worker(), worker(), worker()]);
+    if (failure !== undefined && !(failure instanceof DriverError)) throw failure;
+    if (!same) return false;
+    for (const e of entries) {
       e.fr.verified = true;
       report.folders.push(e.fr);
     }

@@ -278,6 +278,15 @@ describe("MaildirFolder messages", () => {
     expect(warnings).toHaveLength(2);
     expect(warnings[0]).toContain("6000.dangling.host");
     expect(warnings[1]).toContain("6001.dir.host");
+    // listFlags() reads no stat for plain files, yet drops the same entries.
+    expect((await inbox.listFlags!()).map((m) => m.key)).toEqual([good]);
+    const target = join(sandbox, "target");
+    await writeFile(target, MSG);
+    await symlink(target, join(root, "cur", "6002.link.host:2,F"));
+    expect((await inbox.listFlags!()).map((m) => m.key).sort()).toEqual(
+      (await listAll(inbox)).map((m) => m.key).sort(),
+    );
+    expect((await inbox.listFlags!()).length).toBe(2);
   });
 
   it("fails loudly (not with an empty listing) when cur/ cannot be read", async () => {

@@ -158,6 +158,39 @@ describe.skipIf(skip).concurrent("another IMAP client between runs", () => {
   });
 });
 
+describe.skipIf(skip).concurrent("proof of an unchanged account (IMAP)", () => {
+  it("nothing changed: proven; any change by another client on the server: the ordinary path", async () => {
+    const w = await imapMaildir();
+    await w.sides.left.seed("A B:S C:F");
+    await w.sides.left.seed("D", "Box");
+    expect((await sync(w)).exitCode).toBe(EXIT.ok);
+    let r = await sync(w);
+    expect(r.proven, JSON.stringify(r)).toBe(true);
+    expect(r.folders.every((f) => f.verified)).toBe(true);
+    for (const [what, act, inbox] of [
+      ["a flag", "+A:F", "A:F B:S C:F"],
+      ["a keyword ($Forwarded)", "+B:P", "A:F B:PS C:F"],
+      ["an expunge and a new message (same count)", "xC nE", "A:F B:PS E"],
+    ] as const) {
+      await w.sides.left.change(act);
+      r = await sync(w);
+      expect(r.proven, what).toBeUndefined();
+      expect(r.exitCode, what).toBe(EXIT.ok);
+      expect(await w.sides.right.show(), what).toBe(inbox);
+      expect((await sync(w)).proven, what).toBe(true);
+    }
+    // Same messages, same UIDs, new UIDVALIDITY: every key changed.
+    await server.doveadm(["mailbox", "delete", "-u", w.u.user, "Box"]);
+    await server.doveadm(["mailbox", "create", "-u", w.u.user, "Box"]);
+    await withImap(w.u, (c) => appendTagged(c, "Box", "D", "", NOW - DAY));
+    r = await sync(w);
+    expect(r.proven).toBeUndefined();
+    expect(r.exitCode, JSON.stringify(r.folders)).toBe(EXIT.ok);
+    expect(await w.sides.right.show("Box")).toBe("D");
+    expect((await sync(w)).proven).toBe(true);
+  });
+});
+
 describe.skipIf(skip).concurrent("UIDVALIDITY change", () => {
   it("mailbox deleted and recreated with the same messages: no loss, no duplicate, no drift", async () => {
     const w = await imapMaildir();

@@ -65,7 +65,15 @@ export class ImapFolder implements Folder {
   /** Keywords of the mailbox's FLAGS as last seen: listFlags() searches them without waiting for EXAMINE. */
   private keywordsSeen: string[];
 
-  constructor(store: StoreContext, name: string, path: string, mailbox: MailboxObject, keywords: boolean) {
+  constructor(
+    store: StoreContext,
+    name: string,
+    path: string,
+    mailbox: MailboxObject,
+    keywords: boolean,
+    /** Opened to be listed only (Store.openFolder lookOnly): every write is refused. */
+    private readonly lookOnly = false,
+  ) {
     this.store = store;
     this.name = name;
     this.path = path;
@@ -121,18 +129,7 @@ export class ImapFolder implements Folder {
         return sel;
       },
       (err: unknown) => {
-        const e = err as { serverResponseCode?: string; responseText?: string; responseStatus?: string };
-        if (
-          e?.serverResponseCode === "NONEXISTENT" ||
-          /doesn.t exist|not exist/i.test(e?.responseText ?? "")
-        ) {
-          throw new DriverError(`Folder "${this.name}" does not exist on the server`, {
-            scope: "folder",
-            code: "ENOFOLDER",
-            cause: err,
-          });
-        }
-        throw this.store.leanError(err, `${what}: selecting folder "${this.name}"`, "folder", "ESELECT");
+        throw examineError(this.store, err, this.name, what);
       },
     );
   }
@@ -462,7 +459,14 @@ export class ImapFolder implements Folder {
    * The body is streamed to the server as a literal (the size must be known; without it the body
    * is collected first).
    */
+  /** A folder opened to look only is never written: a caller that does so has a bug. */
+  private mayTouch(what: string): void {
+    if (this.lookOnly)
+      throw new Error(`${what} in "${this.name}": the folder was opened to look only (a bug in tandem)`);
+  }
+
   async append(input: AppendInput): Promise<string> {
+    this.mayTouch("Appending");
     const flags = this.flagsFor(input.flags);
     const dateMs = Math.floor(input.date / 1000) * 1000;
     let body = input.body;
@@ -508,6 +512,7 @@ export class ImapFolder implements Folder {
   }
 
   async setFlags(keys: string[], add: Flag[], remove: Flag[]): Promise<void> {
+    this.mayTouch("Setting flags");
     if (!keys.length) return;
     const uids = this.uids(keys);
     const toAdd = this.flagsFor(add);
@@ -534,6 +539,7 @@ export class ImapFolder implements Folder {
    * other clients' \Deleted messages.
    */
   async remove(keys: string[]): Promise<void> {
+    this.mayTouch("Removing messages");
     if (!keys.length) return;
     const uids = this.uids(keys);
     await this.run("Removing messages", async (client) => {
@@ -575,4 +581,17 @@ function storeFailed(client: ImapFlow, what: string): DriverError {
     });
   }
   return new DriverError(`${what}: the server refused the command`, { scope: "folder", code: "ESTORE" });
+}
+
+/** A failed EXAMINE as a folder-scoped DriverError: ENOFOLDER when the folder does not exist. */
+export function examineError(store: StoreContext, err: unknown, name: string, what: string): DriverError {
+  const e = err as { serverResponseCode?: string; responseText?: string; responseStatus?: string };
+  if (e?.serverResponseCode === "NONEXISTENT" || /doesn.t exist|not exist/i.test(e?.responseText ?? "")) {
+    return new DriverError(`Folder "${name}" does not exist on the server`, {
+      scope: "folder",
+      code: "ENOFOLDER",
+      cause: err,
+    });
+  }
+  return store.leanError(err, `${what}: selecting folder "${name}"`, "folder", "ESELECT");
 }

@@ -11,6 +11,7 @@
 
 import {
   closeSync,
+  type Dirent,
   fsync,
   futimesSync,
   openSync,
@@ -59,6 +60,8 @@ interface Entry {
   name: string;
   /** More files with the same key (a copy left in new/, a crashed rename): one message, removed together. */
   others?: Entry[];
+  /** Not a regular file by its directory entry (a directory, a symbolic link, an unknown type). */
+  odd?: true;
 }
 
 const HEADER_CAP = 256 * 1024;
@@ -92,28 +95,30 @@ async function scanMaildir(dir: string, warn: (msg: string) => void): Promise<Ma
   const index = new Map<string, Entry>();
   for (const sub of ["cur", "new"] as const) {
     const path = join(dir, sub);
-    let names: string[];
+    let names: Dirent[];
     try {
-      names = await readdir(path);
+      names = await readdir(path, { withFileTypes: true });
     } catch (err) {
       // A folder that cannot be listed must fail loudly: an empty listing would read as "all gone".
       throw fsError(err, { action: "list directory", path, scope: "folder" });
     }
     // No sort of the whole directory: only the rare key found twice needs an order, and there the
     // smaller name wins, whatever order readdir gave (cur/ is read first and always wins over new/).
-    for (const name of names) {
+    for (const dirent of names) {
+      const name = dirent.name;
       if (name.charCodeAt(0) === 46 /* . */) continue;
       const at = name.indexOf(INFO_SEPARATOR);
       const key = at < 0 ? name : name.slice(0, at);
       const seen = index.get(key);
       if (seen === undefined) {
-        index.set(key, { sub, name });
+        // The entry's type comes with the directory read: no stat. Only listFlags() looks at it.
+        index.set(key, dirent.isFile() ? { sub, name } : { sub, name, odd: true });
         continue;
       }
       let kept = seen;
       let dropped: Entry = { sub, name };
       if (seen.sub === sub && compareKeys(name, seen.name) < 0) {
-        kept = { sub, name, others: seen.others };
+        kept = { sub, name, others: seen.others, ...(dirent.isFile() ? {} : { odd: true as const }) };
         dropped = { sub: seen.sub, name: seen.name };
         index.set(key, kept);
       }
@@ -157,8 +162,18 @@ export class MaildirFolder implements Folder {
     return { count: this.#index.size };
   }
 
-  /** Opens the folder at `dir` (which must already be a Maildir), creating missing cur/, new/, tmp/. */
-  static async open(ctx: MaildirContext, name: string, dir: string): Promise<MaildirFolder> {
+  /**
+   * Opens the folder at `dir` (which must already be a Maildir), creating missing cur/, new/, tmp/
+   * — unless it is opened only to be listed (`lookOnly`): a listing needs none of that.
+   */
+  static async open(
+    ctx: MaildirContext,
+    name: string,
+    dir: string,
+    lookOnly = false,
+  ): Promise<MaildirFolder> {
+    const keywords = new KeywordFile(dir);
+    if (lookOnly) return new MaildirFolder(ctx, name, dir, keywords);
     for (const sub of MAILDIR_SUBDIRS) {
       const path = join(dir, sub);
       try {
@@ -167,7 +182,6 @@ export class MaildirFolder implements Folder {
         throw fsError(err, { action: "create directory", path, scope: "folder", writing: true });
       }
     }
-    const keywords = new KeywordFile(dir);
     await keywords.load();
     return new MaildirFolder(ctx, name, dir, keywords);
   }
@@ -259,6 +273,8 @@ export class MaildirFolder implements Folder {
     // Few distinct letter sets in a folder: decode each once (the arrays are shared, never mutated).
     const decoded = new Map<string, Flag[]>();
     for (const [key, entry] of await this.#rescan()) {
+      // As list() would: only what is (or links to) a regular file is a message.
+      if (entry.odd && !isRegularFile(this.#path(entry))) continue;
       const letters = parseFileName(entry.name).letters;
       let flags = decoded.get(letters);
       if (flags === undefined) {
@@ -519,4 +535,12 @@ export class MaildirFolder implements Folder {
   }
 
   async close(): Promise<void> {}
+}
+
+function isRegularFile(path: string): boolean {
+  try {
+    return statSync(path).isFile();
+  } catch {
+    return false;
+  }
 }

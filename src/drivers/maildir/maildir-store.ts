@@ -176,7 +176,7 @@ class MaildirStore implements Store {
     }
   }
 
-  async openFolder(name: string): Promise<Folder> {
+  async openFolder(name: string, opts?: { lookOnly?: boolean }): Promise<Folder> {
     this.#ctx.checkOpen();
     const dir = folderDir(this.#root, this.#layout, name);
     let exists: boolean;
@@ -193,7 +193,7 @@ class MaildirStore implements Store {
         code: "ENOENT",
       });
     }
-    return MaildirFolder.open(this.#ctx, name, dir);
+    return MaildirFolder.open(this.#ctx, name, dir, opts?.lookOnly === true);
   }
 
   async close(): Promise<void> {
