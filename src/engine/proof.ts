@@ -40,10 +40,20 @@ export interface Proof {
 
 const FILE = "proof.json";
 
-/** SHA-256 over the entries sorted by key; flags sorted, so any store's order gives the same print. */
+/**
+ * SHA-256 over the entries in key order (shorter keys first, then by code unit: for IMAP's
+ * `UIDVALIDITY/UID` keys that is UID order, the order the server lists them in, so that listing
+ * needs no sort); flags sorted. Any store's order gives the same print.
+ */
 export function fingerprintOf(entries: Iterable<{ key: string; flags: readonly string[] }>): string {
-  const list = [...entries];
-  list.sort((a, b) => (a.key < b.key ? -1 : a.key > b.key ? 1 : 0));
+  let list = Array.isArray(entries) ? (entries as { key: string; flags: readonly string[] }[]) : [...entries];
+  let sorted = true;
+  for (let i = 1; i < list.length && sorted; i++) if (keyOrder(list[i - 1]!, list[i]!) > 0) sorted = false;
+  if (!sorted) {
+    // The caller's array is left as it was.
+    if (list === entries) list = [...list];
+    list.sort(keyOrder);
+  }
   const hash = createHash("sha256");
   let chunk = "";
   for (const e of list) {
@@ -57,6 +67,12 @@ export function fingerprintOf(entries: Iterable<{ key: string; flags: readonly s
   }
   hash.update(chunk);
   return hash.digest("hex");
+}
+
+function keyOrder(a: { key: string }, b: { key: string }): number {
+  const d = a.key.length - b.key.length;
+  if (d !== 0) return d;
+  return a.key < b.key ? -1 : a.key > b.key ? 1 : 0;
 }
 
 /** Size, modification time (ns) and inode of a side's state file and journal; "-" for a missing one. */

@@ -308,9 +308,26 @@ export class LeanClient {
     this.queue.push(settle);
     this.byTag.set(tag, settle);
     this.debug(secret ? `C: ${tag} ${line.split(" ")[0]} [redacted]` : `C: ${tag} ${line.slice(0, 200)}`);
+    this.corkForTick();
     this.sock.write(`${tag} ${line}${open ? "" : "\r\n"}`, "latin1");
     this.armIdle();
     return { tag, done };
+  }
+
+  private corked = false;
+
+  /**
+   * Commands started in one tick (a pipeline: EXAMINE and its searches) leave in one write, not
+   * one system call and one TCP segment each (the socket has no Nagle delay).
+   */
+  private corkForTick(): void {
+    if (this.corked) return;
+    this.corked = true;
+    this.sock.cork();
+    process.nextTick(() => {
+      this.corked = false;
+      this.sock.uncork();
+    });
   }
 
   /** A command with literals of ours (LOGIN with 8-bit strings): LITERAL+ or synchronizing. */
