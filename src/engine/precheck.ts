@@ -38,7 +38,9 @@ export async function precheck(input: PrecheckInput): Promise<PrecheckResult> {
   const pairs = new Map<string, PairInfo>();
   const mended: string[] = [];
   const problems: string[] = [];
-  const ids = [...new Set([...byPair.left.keys(), ...byPair.right.keys()])].sort();
+  // Left's pairs, then those only right knows: rows come ordered, so the order is stable.
+  const ids = [...byPair.left.keys()];
+  for (const pairId of byPair.right.keys()) if (!byPair.left.has(pairId)) ids.push(pairId);
   for (const pairId of ids) {
     const l = byPair.left.get(pairId);
     const r = byPair.right.get(pairId);
