@@ -20,11 +20,20 @@ const COMMANDS: RegisterCommand[] = [
   registerSelftest,
 ];
 
-const defaultContext = (): CliContext => ({
-  env: process.env,
-  out: (text) => void process.stdout.write(text),
-  err: (text) => void process.stderr.write(text),
-});
+const defaultContext = (): CliContext => {
+  // A reader that went away (`tandem sync | head`) must not crash a run that is writing mail:
+  // what it would have read is dropped, and the exit status still tells how the run went.
+  for (const stream of [process.stdout, process.stderr])
+    if (stream.listenerCount("error") === 0)
+      stream.on("error", (err: NodeJS.ErrnoException) => {
+        if (err.code !== "EPIPE") throw err;
+      });
+  return {
+    env: process.env,
+    out: (text) => void process.stdout.write(text),
+    err: (text) => void process.stderr.write(text),
+  };
+};
 
 /** Runs the command line `argv` (without node and script) and returns the exit status. Never exits. */
 export async function runCli(argv: string[], context: Partial<CliContext> = {}): Promise<number> {

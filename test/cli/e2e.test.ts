@@ -325,6 +325,21 @@ describe("dist/tandem sync", () => {
   });
 });
 
+describe("dist/tandem output to a reader that went away", () => {
+  it.concurrent("`tandem sync | true`: the run completes, no crash, the exit status is the run's", async () => {
+    const s = setup();
+    seed(s.left, "A B:S");
+    // `true` exits without reading: every write to the pipe fails with EPIPE.
+    const r = await s.exec("bash", [
+      "-c",
+      `set -o pipefail; "${BIN}" sync --json --config "${s.config}" | true`,
+    ]);
+    expect(r.err).not.toMatch(/EPIPE|Unhandled|at /);
+    expect(r.code).toBe(0);
+    expect(show(s.right)).toBe("A B:S");
+  });
+});
+
 describe("dist/tandem verify and status", () => {
   it.concurrent("verify finds a message deleted behind tandem's back (exit 3, key named)", async () => {
     const s = setup();
