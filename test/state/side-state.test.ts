@@ -3,7 +3,13 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { crc32 } from "node:zlib";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
-import { SCHEMA_VERSION, SideState, StateError, type StateRow } from "../../src/state/side-state.js";
+import {
+  SCHEMA_VERSION,
+  SideState,
+  StateError,
+  type StateRow,
+  snapshotPolicy,
+} from "../../src/state/side-state.js";
 import { loadSqlJs } from "../../src/state/sqlite.js";
 
 let dir: string;
@@ -183,5 +189,144 @@ describe("a state saved by schema version 1", () => {
       `State file ${file} is damaged`,
     );
     await expect(SideState.open(dir, "left")).rejects.toThrow(`State file ${file} is damaged`);
+  });
+});
+
+describe("the journal across runs (a big state)", () => {
+  const policy = { ...snapshotPolicy };
+  beforeEach(() => {
+    // As for a big state: no snapshot until the journal is as large as the snapshot.
+    snapshotPolicy.floor = 0;
+    snapshotPolicy.ratio = 1;
+  });
+  afterEach(() => Object.assign(snapshotPolicy, policy));
+
+  const journal = () => join(dir, "left.journal");
+  const db = () => join(dir, "left.db");
+
+  it("save() keeps the journal instead of rewriting the file; the next open replays it without writing", async () => {
+    await withState(() => {});
+    const snapshot = readFileSync(db());
+    const stamp0 = SideState.fileStamp(dir, "left");
+    await withState((s) => {
+      s.putMessage(row("a"));
+      s.putMessage(row("b"));
+      s.save();
+    });
+    expect(readFileSync(db()).equals(snapshot)).toBe(true);
+    const stamp1 = SideState.fileStamp(dir, "left");
+    expect(stamp1).not.toBe(stamp0);
+    await withState((s) => {
+      expect(s.rows("INBOX").map((r) => r.key)).toEqual(["a", "b"]);
+      s.deleteMessage("INBOX", "a");
+      s.flush();
+    });
+    // A flushed delete: the journal grew.
+    const stamp2 = SideState.fileStamp(dir, "left");
+    expect(stamp2).not.toBe(stamp1);
+    await withState((s) => {
+      expect(s.rows("INBOX").map((r) => r.key)).toEqual(["b"]);
+      s.save(); // nothing recorded: nothing written
+    });
+    expect(SideState.fileStamp(dir, "left")).toBe(stamp2);
+    expect(readFileSync(db()).equals(snapshot)).toBe(true);
+  });
+
+  it("a snapshot is written once the journal is large; the old file becomes .bak and the journal empties", async () => {
+    await withState(() => {});
+    const first = readFileSync(db());
+    await withState((s) => {
+      for (let i = 0; i < 400; i++) s.putMessage(row(`k${String(i).padStart(3, "0")}`));
+      s.save();
+    });
+    expect(readFileSync(journal()).length).toBe(0);
+    expect(readFileSync(`${db()}.bak`).equals(first)).toBe(true);
+    await withState((s) => expect(s.count()).toBe(400));
+  });
+
+  it("killed after the snapshot's rename, before the journal was emptied: the replay changes nothing", async () => {
+    await withState((s) => {
+      s.putMessage(row("a"));
+      s.putFolder({ name: "INBOX", identity: "7", uidNext: 3, highestModseq: null, count: 1, minDate: 0 });
+      s.putMessage(row("b", { flags: [] }));
+      s.deleteMessage("INBOX", "a");
+      s.deleteFolder("Old");
+      s.putIntent({ folder: "INBOX", pairId: "r:x", sourceKey: "x", date: 1 });
+      s.save();
+    });
+    const ops = readFileSync(journal());
+    expect(ops.length).toBeGreaterThan(0);
+    await withState((s) => s.save(true));
+    expect(readFileSync(journal()).length).toBe(0);
+    writeFileSync(journal(), ops);
+    await withState((s) => {
+      expect(s.rows("INBOX")).toEqual([row("b", { flags: [] })]);
+      expect(s.intents("INBOX")).toHaveLength(1);
+      expect(s.folder("INBOX")?.uidNext).toBe(3);
+    });
+  });
+
+  it("a torn tail is cut off at open, so that later ops are not appended after it", async () => {
+    await withState((s) => {
+      s.putMessage(row("a"));
+      s.save();
+    });
+    // A batch killed mid-write.
+    writeFileSync(
+      journal(),
+      Buffer.concat([readFileSync(journal()), Buffer.from('0badf00d {"o":"put","f":"IN')]),
+    );
+    const torn = readFileSync(journal()).length;
+    const ro = await SideState.open(dir, "left", { readOnly: true });
+    expect(ro.rows("INBOX").map((r) => r.key)).toEqual(["a"]);
+    ro.close();
+    expect(readFileSync(journal()).length).toBe(torn);
+    await withState((s) => {
+      s.putMessage(row("b"));
+      s.save();
+    });
+    await withState((s) => expect(s.rows("INBOX").map((r) => r.key)).toEqual(["a", "b"]));
+  });
+
+  it("a damaged line with intact lines after it is refused, naming the journal and --resync", async () => {
+    await withState((s) => {
+      s.putMessage(row("a"));
+      s.flush();
+      s.putMessage(row("b"));
+      s.save();
+    });
+    const text = readFileSync(journal(), "utf8");
+    writeFileSync(journal(), text.replace('"k":"a"', '"k":"A"'));
+    const err = await SideState.open(dir, "left").catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(StateError);
+    expect((err as StateError).message).toContain(`Journal ${journal()} cannot be read`);
+    expect((err as StateError).message).toMatch(/line 2 is damaged.*--resync/);
+    // --resync moves both aside; a fresh state starts.
+    SideState.moveAside(dir, "left", Date.UTC(2026, 0, 1));
+    expect(existsSync(journal())).toBe(false);
+    expect(existsSync(`${journal()}.damaged-2026-01-01T00-00-00-000Z`)).toBe(true);
+    await withState((s) => expect(s.count()).toBe(0));
+  });
+
+  it("a leftover .tmp of a snapshot killed while being written is ignored and replaced", async () => {
+    await withState((s) => {
+      s.putMessage(row("a"));
+      s.save();
+    });
+    writeFileSync(`${db()}.tmp`, "half a snapshot");
+    await withState((s) => {
+      expect(s.count()).toBe(1);
+      s.save(true);
+    });
+    expect(existsSync(`${db()}.tmp`)).toBe(false);
+    await withState((s) => expect(s.count()).toBe(1));
+  });
+});
+
+describe("SideState.fileStamp", () => {
+  it("names size, mtime and inode of both files, '-' for a missing one", async () => {
+    expect(SideState.fileStamp(dir, "right")).toBe("-/-");
+    await withState(() => {}, "right");
+    expect(SideState.fileStamp(dir, "right")).toMatch(/^\d+:\d+:\d+\/(-|0:\d+:\d+)$/);
   });
 });
