@@ -63,17 +63,21 @@ export async function runAccount(account: AccountConfig, opts: RunOptions): Prom
   try {
     lock = opts.dryRun ? undefined : lockAccount(dir, account.name);
     const readOnly = opts.dryRun || opts.verifyOnly === true;
+    /** Folders the proof showed unchanged: the ordinary path leaves them as they are. */
+    let unchanged = new Map<string, FolderProof>();
     const proof = mayProve(account, opts) ? readProof(dir, account) : undefined;
     if (proof) {
       const [l, r] = await Promise.all([opts.openStore("left"), opts.openStore("right")]);
       stores.left = l;
       stores.right = r;
-      if (await proveUnchanged(account, opts, { left: l, right: r }, proof, report)) {
+      const proven = await proveUnchanged(account, opts, { left: l, right: r }, proof, report);
+      if (proven === "all") {
         report.proven = true;
         writeStatus(dir, { lastRun: new Date(opts.now).toISOString(), report });
         return finish(report);
       }
       report.folders = [];
+      unchanged = proven;
     }
     // Before the first state write: a proof never outlives the states it vouches for.
     if (!readOnly) removeProof(dir);
@@ -90,6 +94,7 @@ export async function runAccount(account: AccountConfig, opts: RunOptions): Prom
       { left: stores.left, right: stores.right },
       { left: states.left, right: states.right },
       report,
+      unchanged,
     );
     if (!readOnly) {
       states.left.save();
@@ -139,7 +144,8 @@ async function proveUnchanged(
   stores: Record<Side, Store>,
   proof: Proof,
   report: AccountReport,
-): Promise<boolean> {
+): Promise<"all" | Map<string, FolderProof>> {
+  const proven = new Map<string, FolderProof>();
   try {
     const [lf, rf] = await Promise.all([stores.left.listFolders(), stores.right.listFolders()]);
     const known: Record<Side, Set<string>> = { left: new Set(), right: new Set() };
@@ -147,12 +153,12 @@ async function proveUnchanged(
       known.left.add(p.names.left);
       known.right.add(p.names.right);
     }
-    const entries = folderEntries(account, opts, lf, rf, known);
-    if (entries.length !== Object.keys(proof.folders).length) return false;
-    for (const e of entries) {
+    const every = folderEntries(account, opts, lf, rf, known);
+    const entries = every.filter((e) => {
       const p = proof.folders[e.name];
-      if (!p || !e.present.left || !e.present.right || p.names.right !== e.sideName.right) return false;
-    }
+      return p && e.present.left && e.present.right && p.names.right === e.sideName.right;
+    });
+    const whole = entries.length === every.length && entries.length === Object.keys(proof.folders).length;
     // Several folders at once: the server answers one while the Maildir of another is read and a
     // third is fingerprinted. The first difference stops every worker.
     const listBoth = async (e: FolderEntry): Promise<boolean> => {
@@ -179,32 +185,39 @@ async function proveUnchanged(
       }
     };
     let next = 0;
-    let same = true;
+    let differ = 0;
     let failure: unknown;
+    // A folder whose listings match is proven on its own; when the first few all differ, the
+    // change is everywhere and the rest is left to the ordinary path without listing it twice.
+    const hopeless = () => differ >= 3 && proven.size === 0;
     // Workers never reject: every one has settled (and closed its folders) before the ordinary
     // path may use the stores.
     const worker = async () => {
-      while (same && next < entries.length) {
+      while (failure === undefined && !hopeless() && next < entries.length) {
         const e = entries[next++]!;
         try {
-          if (!(await listBoth(e))) same = false;
+          if (await listBoth(e)) proven.set(e.name, proof.folders[e.name]!);
+          else differ++;
         } catch (err) {
-          same = false;
           failure ??= err;
         }
       }
     };
     await Promise.all([worker(), worker(), worker()]);
-    if (failure !== undefined && !(failure instanceof DriverError)) throw failure;
-    if (!same) return false;
+    if (failure !== undefined) {
+      if (!(failure instanceof DriverError)) throw failure;
+      return new Map();
+    }
+    if (!whole || proven.size < entries.length) return proven;
     for (const e of entries) {
       e.fr.verified = true;
+      e.fr.proven = true;
       report.folders.push(e.fr);
     }
-    return true;
+    return "all";
   } catch (err) {
     // Whatever failed here, the ordinary path meets it again and handles it in its own way.
-    if (err instanceof DriverError) return false;
+    if (err instanceof DriverError) return new Map();
     throw err;
   }
 }
@@ -257,6 +270,7 @@ async function syncFolders(
   stores: Record<Side, Store>,
   states: Record<Side, SideState>,
   report: AccountReport,
+  unchanged: Map<string, FolderProof>,
 ): Promise<Record<string, FolderProof> | undefined> {
   const [lf, rf] = await Promise.all([stores.left.listFolders(), stores.right.listFolders()]);
   const known: Record<Side, Set<string>> = {
@@ -268,10 +282,16 @@ async function syncFolders(
   const entries = folderEntries(account, opts, lf, rf, known);
   for (const e of entries) report.folders.push(e.fr);
   const run: RunCtx = { account, opts, stores, states, minDate, proofs: {}, proofless: new Set() };
-  type Prepared = { skip: true } | { skip?: false; opened?: Opened; error?: unknown; settleError?: unknown };
+  type Prepared =
+    | { skip: true; proven?: FolderProof }
+    | { skip?: false; opened?: Opened; error?: unknown; settleError?: unknown };
   // Everything up to the listing of a folder; started for the next folder as soon as the current
   // one is listed, so that applying one folder overlaps with listing the next (SYNC-MODEL.md step 3).
   const prepare = async (e: FolderEntry): Promise<Prepared> => {
+    // Listed in full this run and matching the last clean run's prints, with both states
+    // untouched since then: verified as it stands, nothing to sync (proof.ts).
+    const proven = unchanged.get(e.name);
+    if (proven && e.present.left && e.present.right) return { skip: true, proven };
     try {
       if (await settleFolderPresence(run, e)) return { skip: true };
       if (opts.resync && !opts.dryRun)
@@ -296,8 +316,13 @@ async function syncFolders(
     };
     try {
       if (prepared.skip) {
+        if (prepared.proven) {
+          e.fr.verified = true;
+          e.fr.proven = true;
+          run.proofs[e.name] = prepared.proven;
+        }
         // Settled without a sync (both gone, or removed on both sides): nothing left to prove.
-        if (e.fr.stops.length === 0 && e.fr.drift.length === 0) run.proofless.add(e.name);
+        else if (e.fr.stops.length === 0 && e.fr.drift.length === 0) run.proofless.add(e.name);
         continue;
       }
       if (prepared.settleError !== undefined) throw prepared.settleError;

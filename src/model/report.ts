@@ -31,6 +31,8 @@ export interface FolderReport {
   mended: string[];
   drift: Drift[];
   verified: boolean;
+  /** Verified by its proof (engine/proof.ts): listed in full, unchanged since the last clean run, not synced. */
+  proven?: boolean;
 }
 
 export function newFolderReport(folder: string, rightName: string): FolderReport {

@@ -74,6 +74,37 @@ describe("proof of an unchanged account", () => {
     });
   }
 
+  it("one folder changed: only it is synced; the others are proven on their own", async () => {
+    const w = await cleanPair();
+    try {
+      seed(w.roots.left, "X", "quiet");
+      await sync(w);
+      expect((await sync(w)).proven).toBe(true);
+      change(w.roots.right, "+E:F", "work");
+      const r = await sync(w);
+      expect(r.proven).toBeUndefined();
+      expect(r.exitCode).toBe(EXIT.ok);
+      const by = (name: string) => r.folders.find((f) => f.folder === name)!;
+      expect(by("work").proven).toBeUndefined();
+      expect(by("work").flagged.left).toBe(1);
+      expect(by("INBOX").proven).toBe(true);
+      expect(by("quiet").proven).toBe(true);
+      expect(r.folders.every((f) => f.verified)).toBe(true);
+      expect(show(w.roots.left, "work")).toBe("E:F F:S");
+      // The proof carried over for the untouched folders still holds with the new states.
+      const again = await sync(w);
+      expect(again.proven).toBe(true);
+      expect(work(again)).toBe(0);
+      // And it is still a real proof: a change in a folder proven last time is seen.
+      change(w.roots.left, "-B:S");
+      const third = await sync(w);
+      expect(third.folders.find((f) => f.folder === "INBOX")!.flagged.right).toBe(1);
+      expect(show(w.roots.right)).toBe("A B C:FS D:R");
+    } finally {
+      w.cleanup();
+    }
+  });
+
   it("a new folder, and a folder removed on one side, are never proven away", async () => {
     const w = await cleanPair();
     try {
