@@ -1,4 +1,4 @@
-import { closeSync, fstatSync, fsyncSync, ftruncateSync, openSync, readFileSync, writeSync } from "node:fs";
+import { closeSync, fstatSync, fsyncSync, ftruncateSync, openSync, readSync, writeSync } from "node:fs";
 
 /**
  * Append-only journal of state operations since the last snapshot (SYNC-MODEL.md step 7). It lives
@@ -39,12 +39,23 @@ export function writeAll(fd: number, data: string | Uint8Array): number {
   return done;
 }
 
-export interface JournalContents {
-  ops: JournalOp[];
+export interface JournalReplay {
+  /** Ops replayed. */
+  ops: number;
   /** The file ends in a torn line (dropped). */
   damaged: boolean;
   /** Length in bytes of the intact part: where the next op must be appended. */
   intactBytes: number;
+}
+
+/** Replay reads this much at a time: a journal left by a big run cut off is never held whole. */
+const CHUNK = 1 << 20;
+
+/** The JSON of an intact line (`<fnv1a32 hex> <json>`), or undefined. */
+function intactJson(line: string): string | undefined {
+  if (line[8] !== " ") return undefined;
+  const json = line.slice(9);
+  return fnv1a(json) === line.slice(0, 8) ? json : undefined;
 }
 
 export class Journal {
@@ -55,42 +66,60 @@ export class Journal {
 
   constructor(private readonly path: string) {}
 
-  /** Reads every intact op; stops at a torn tail. Throws if a damaged line has intact lines after it. */
-  static read(path: string): JournalContents {
-    let text: string;
+  /**
+   * Passes every intact op to `apply`, in order, reading the file a chunk at a time; stops at a
+   * torn tail. Throws if a damaged line has intact lines after it, or the version is unknown.
+   */
+  static replay(path: string, apply: (op: JournalOp) => void): JournalReplay {
+    let fd: number;
     try {
-      text = readFileSync(path, "utf8");
+      fd = openSync(path, "r");
     } catch (err) {
-      if ((err as NodeJS.ErrnoException).code === "ENOENT")
-        return { ops: [], damaged: false, intactBytes: 0 };
+      if ((err as NodeJS.ErrnoException).code === "ENOENT") return { ops: 0, damaged: false, intactBytes: 0 };
       throw err;
     }
-    const ops: JournalOp[] = [];
-    const lines = text.split("\n");
-    // Every line but the last ended in "\n"; the last one (normally "") is intact only if it did.
-    let chars = 0;
-    for (let i = 0; i < lines.length; i++) {
-      const line = lines[i]!;
-      const complete = i < lines.length - 1;
-      if (line === "" && !complete) break;
-      const sum = line.slice(0, 8);
-      const json = line.slice(9);
-      if (!complete || line[8] !== " " || fnv1a(json) !== sum) {
-        for (const later of lines.slice(i + 1, -1)) {
-          if (later.length > 9 && later[8] === " " && fnv1a(later.slice(9)) === later.slice(0, 8))
-            throw new Error(`line ${i + 1} is damaged, and intact lines follow it (not a torn tail)`);
+    let ops = 0;
+    let line = 0;
+    let damagedAt = 0;
+    let intactBytes = 0;
+    try {
+      const chunk = Buffer.allocUnsafe(CHUNK);
+      let carry = Buffer.alloc(0); // the start of a line the last chunk cut
+      let offset = 0; // file offset of carry[0]
+      for (;;) {
+        const n = readSync(fd, chunk, 0, CHUNK, null);
+        if (n === 0) break;
+        const buf = carry.length > 0 ? Buffer.concat([carry, chunk.subarray(0, n)]) : chunk.subarray(0, n);
+        let start = 0;
+        for (let nl = buf.indexOf(10); nl !== -1; nl = buf.indexOf(10, start)) {
+          line++;
+          const json = intactJson(buf.toString("utf8", start, nl));
+          if (damagedAt > 0) {
+            if (json !== undefined)
+              throw new Error(`line ${damagedAt} is damaged, and intact lines follow it (not a torn tail)`);
+          } else if (json === undefined) {
+            damagedAt = line;
+          } else {
+            if (line === 1) {
+              const head = JSON.parse(json) as { journal?: number };
+              if (head.journal !== JOURNAL_VERSION)
+                throw new Error(`unsupported journal version ${head.journal}`);
+            } else {
+              apply(JSON.parse(json) as JournalOp);
+              ops++;
+            }
+            intactBytes = offset + nl + 1;
+          }
+          start = nl + 1;
         }
-        return { ops, damaged: true, intactBytes: Buffer.byteLength(text.slice(0, chars)) };
+        carry = Buffer.from(buf.subarray(start));
+        offset += start;
       }
-      chars += line.length + 1;
-      if (i === 0) {
-        const head = JSON.parse(json) as { journal?: number };
-        if (head.journal !== JOURNAL_VERSION) throw new Error(`unsupported journal version ${head.journal}`);
-        continue;
-      }
-      ops.push(JSON.parse(json) as JournalOp);
+      // A last line without its newline was cut mid-write.
+      return { ops, damaged: damagedAt > 0 || carry.length > 0, intactBytes };
+    } finally {
+      closeSync(fd);
     }
-    return { ops, damaged: false, intactBytes: Buffer.byteLength(text) };
   }
 
   /** After reading: cuts a torn tail off (durably), so that new ops are not appended after it. */

@@ -13,7 +13,7 @@ import {
 import { join } from "node:path";
 import { crc32 } from "node:zlib";
 import type { Flag, Side } from "../model/types.js";
-import { Journal, type JournalOp, writeAll } from "./journal.js";
+import { Journal, type JournalOp, type JournalReplay, writeAll } from "./journal.js";
 import { type Database, loadSqlJs, type Statement } from "./sqlite.js";
 
 /**
@@ -163,21 +163,17 @@ export class SideState {
     const state = new SideState(db, new Journal(journalFile), file, side, readOnly);
     state.snapshotBytes = exists ? statSync(file).size : 0;
     try {
-      let replay: ReturnType<typeof Journal.read>;
+      let replay: JournalReplay;
       try {
-        replay = Journal.read(journalFile);
+        state.db.exec("BEGIN");
+        replay = Journal.replay(journalFile, (op) => state.guard(() => state.applyOp(op)));
+        state.guard(() => state.db.exec("COMMIT"));
       } catch (err) {
+        if (err instanceof StateError) throw err;
         throw new StateError(
           `Journal ${journalFile} cannot be read: ${(err as Error).message}; run \`tandem sync --resync\` to move the state aside and rebuild it from both sides`,
           journalFile,
         );
-      }
-      if (replay.ops.length > 0) {
-        state.guard(() => {
-          state.db.exec("BEGIN");
-          for (const op of replay.ops) state.applyOp(op);
-          state.db.exec("COMMIT");
-        });
       }
       state.journal.size = replay.intactBytes;
       if (readOnly) return state;

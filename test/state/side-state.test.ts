@@ -288,6 +288,23 @@ describe("the journal across runs (a big state)", () => {
     await withState((s) => expect(s.rows("INBOX").map((r) => r.key)).toEqual(["a", "b"]));
   });
 
+  it("a journal of several MB (read a chunk at a time, non-ASCII keys) replays whole and is cut exactly", async () => {
+    snapshotPolicy.ratio = 1000;
+    await withState((s) => {
+      for (let i = 0; i < 12_000; i++) s.putMessage(row(`ключ-${i}`, { folder: i % 2 ? "INBOX" : "Été" }));
+      s.save();
+    });
+    expect(readFileSync(journal()).length).toBeGreaterThan(2 * 1024 * 1024);
+    writeFileSync(journal(), Buffer.concat([readFileSync(journal()), Buffer.from('0badf00d {"o":"del","f":"É')]));
+    await withState((s) => {
+      expect(s.count()).toBe(12_000);
+      expect(s.rows("Été")[0]).toEqual(row("ключ-0", { folder: "Été" }));
+      s.putMessage(row("last"));
+      s.save();
+    });
+    await withState((s) => expect(s.count()).toBe(12_001));
+  });
+
   it("a damaged line with intact lines after it is refused, naming the journal and --resync", async () => {
     await withState((s) => {
       s.putMessage(row("a"));
