@@ -36,6 +36,8 @@ const APP_ID = "tandem-state";
  * sql.js sees the file, so SQLite only ever sees the format's zeros.
  */
 const SUM_AT = 72;
+/** Joins a row's text columns in readRows(). */
+const SEP = "\u001f";
 const SUM_MAGIC = 0x74646d01; // "tdm\x01"
 
 /**
@@ -262,24 +264,65 @@ export class SideState {
     return this.guard(() => this.readRows(folder));
   }
 
+  /**
+   * The four text columns come joined by U+001F in one column: sql.js pays ~13 ms per 100,000
+   * rows for each text column it hands over, more than SQLite takes to join them (measured at
+   * 100,000 rows: 100-107 ms per side against 119-124 ms column by column). A value that holds
+   * U+001F itself (a hostile file name) shows as one separator too many, and the folder is then
+   * read again column by column.
+   */
   private readRows(folder: string): StateRow[] {
+    const out: StateRow[] = [];
+    const st = this.db.prepare(
+      "SELECT key || char(31) || pairId || char(31) || flags || char(31) || digest, size, date FROM messages WHERE folder = ? ORDER BY key",
+    );
+    try {
+      st.bind([folder]);
+      while (st.step()) {
+        const row = st.get();
+        const joined = row[0] as string;
+        const a = joined.indexOf(SEP);
+        const b = joined.indexOf(SEP, a + 1);
+        const c = joined.indexOf(SEP, b + 1);
+        if (a < 0 || b < 0 || c < 0 || joined.indexOf(SEP, c + 1) >= 0) return this.readRowsByColumn(folder);
+        const flags = joined.slice(b + 1, c);
+        out.push({
+          folder,
+          key: joined.slice(0, a),
+          pairId: joined.slice(a + 1, b),
+          flags: flags === "" ? [] : flags.split(" "),
+          size: row[1] as number,
+          date: row[2] as number,
+          digest: joined.slice(c + 1),
+        });
+      }
+    } finally {
+      st.free();
+    }
+    return out;
+  }
+
+  private readRowsByColumn(folder: string): StateRow[] {
     const out: StateRow[] = [];
     const st = this.db.prepare(
       "SELECT key, pairId, flags, size, date, digest FROM messages WHERE folder = ? ORDER BY key",
     );
-    st.bind([folder]);
-    while (st.step()) {
-      const [key, pairId, flags, size, date, digest] = st.get() as [
-        string,
-        string,
-        string,
-        number,
-        number,
-        string,
-      ];
-      out.push({ folder, key, pairId, flags: flags === "" ? [] : flags.split(" "), size, date, digest });
+    try {
+      st.bind([folder]);
+      while (st.step()) {
+        const [key, pairId, flags, size, date, digest] = st.get() as [
+          string,
+          string,
+          string,
+          number,
+          number,
+          string,
+        ];
+        out.push({ folder, key, pairId, flags: flags === "" ? [] : flags.split(" "), size, date, digest });
+      }
+    } finally {
+      st.free();
     }
-    st.free();
     return out;
   }
 

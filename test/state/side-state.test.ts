@@ -121,6 +121,23 @@ describe("state file checks", () => {
   });
 });
 
+describe("rows()", () => {
+  it("reads every field back, also of a key that holds the separator the fast path joins by", async () => {
+    const odd = row("a\u001fb", { pairId: "r:x\u001f", flags: ["\\Seen", "$Forwarded"], digest: "" });
+    await withState((s) => {
+      s.putMessage(row("plain", { flags: [], size: 7, date: 9 }));
+      s.putMessage(odd);
+      s.putMessage(row("z", { folder: "Other" }));
+      s.save();
+    });
+    await withState((s) => {
+      expect(s.rows("INBOX")).toEqual([odd, row("plain", { flags: [], size: 7, date: 9 })]);
+      expect(s.rows("Other")).toEqual([row("z", { folder: "Other" })]);
+      expect(s.rows("None")).toEqual([]);
+    });
+  });
+});
+
 describe("a state saved by schema version 1", () => {
   /** A version-1 file as tandem 0.1 wrote it: the (folder, pairId) index, no checksum. */
   async function writeV1(file: string, rows: number): Promise<void> {
@@ -295,7 +312,10 @@ describe("the journal across runs (a big state)", () => {
       s.save();
     });
     expect(readFileSync(journal()).length).toBeGreaterThan(2 * 1024 * 1024);
-    writeFileSync(journal(), Buffer.concat([readFileSync(journal()), Buffer.from('0badf00d {"o":"del","f":"É')]));
+    writeFileSync(
+      journal(),
+      Buffer.concat([readFileSync(journal()), Buffer.from('0badf00d {"o":"del","f":"É')]),
+    );
     await withState((s) => {
       expect(s.count()).toBe(12_000);
       expect(s.rows("Été")[0]).toEqual(row("ключ-0", { folder: "Été" }));
