@@ -379,7 +379,9 @@ async function listSide(
     // A state row has every field of a MessageMeta: without a mask it stands for itself (nothing
     // mutates listing entries), which spares an object per message.
     if (mask === identityMask) for (const r of rows) listing.set(r.key, r);
-    else for (const r of rows) listing.set(r.key, { key: r.key, flags: mask(r.flags), size: r.size, date: r.date });
+    else
+      for (const r of rows)
+        listing.set(r.key, { key: r.key, flags: mask(r.flags), size: r.size, date: r.date });
     for (const k of changes.vanished) listing.delete(k);
     for (const m of changes.changed) listing.set(m.key, { ...m, flags: mask(m.flags) });
     return { listing, full: false };
