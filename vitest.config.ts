@@ -8,5 +8,8 @@ export default defineConfig({
     pool: "forks",
     // Most test time is spent waiting on Dovecot and the disk, not the CPU: more files at once than cores.
     maxWorkers: 3,
+    // Verification then also reads the rows back from the state database and checks them against
+    // the rows the engine carried through the run (src/engine/sync-account.ts).
+    env: { TANDEM_CHECK_ROWS: "1" },
   },
 });

@@ -5,7 +5,7 @@ import type { Conflict, Resolution } from "../model/plan.js";
 import { type AccountReport, type FolderReport, newFolderReport } from "../model/report.js";
 import type { Side } from "../model/types.js";
 import { type AccountLock, lockAccount } from "../state/lock.js";
-import { SideState, StateError } from "../state/side-state.js";
+import { SideState, StateError, type StateRow } from "../state/side-state.js";
 import { writeStatus } from "../state/status-file.js";
 import { canonicalFolder, FolderNames, folderMatcher } from "./folder-map.js";
 import { listAll } from "./listing.js";
@@ -557,6 +557,7 @@ async function syncOne(
       }
       if (outcome.stopped) return;
     }
+    if (outcome?.rows && process.env.TANDEM_CHECK_ROWS === "1") checkRows(states, sideName, outcome.rows);
     const prints: Partial<Record<Side, SideProof>> = {};
     fr.drift.push(
       ...(await verifyFolder({
@@ -591,4 +592,20 @@ async function syncOne(
     onListed();
     await Promise.allSettled([opened?.handles.left.close(), opened?.handles.right.close()]);
   }
+}
+
+/**
+ * Tests only (TANDEM_CHECK_ROWS=1): the rows the engine carried through the run, which
+ * verification uses instead of reading them again, must be exactly the state's.
+ */
+function checkRows(
+  states: Record<Side, SideState>,
+  names: Record<Side, string>,
+  rows: Record<Side, readonly StateRow[]>,
+): void {
+  const text = (list: readonly StateRow[]) =>
+    JSON.stringify([...list].sort((a, b) => (a.key < b.key ? -1 : a.key > b.key ? 1 : 0)));
+  for (const side of ["left", "right"] as const)
+    if (text(rows[side]) !== text(states[side].rows(names[side])))
+      throw new Error(`${side} rows carried through the run differ from the state's (${names[side]})`);
 }

@@ -176,15 +176,17 @@ export async function syncFolder(job: FolderJob, listed?: Listed): Promise<Folde
   for (const r of plan.removals) written[r.side] = true;
 
   const total = plan.copies.length;
+  // applyPlan mirrors every row it records into these maps: afterwards they are the state's rows.
+  const current: Record<Side, Map<string, StateRow>> = {
+    left: new Map(rows.left.map((r) => [r.key, r])),
+    right: new Map(rows.right.map((r) => [r.key, r])),
+  };
   await applyPlan(plan, {
     folder: names,
     handles,
     states,
     pairs: pre.pairs,
-    rows: {
-      left: new Map(rows.left.map((r) => [r.key, r])),
-      right: new Map(rows.right.map((r) => [r.key, r])),
-    },
+    rows: current,
     report,
     now: job.now,
     onProgress: job.onProgress ? (done) => job.onProgress?.(done, total) : undefined,
@@ -214,9 +216,14 @@ export async function syncFolder(job: FolderJob, listed?: Listed): Promise<Folde
   const reuse: Partial<Record<Side, Map<string, MessageMeta>>> = {};
   for (const side of ["left", "right"] as const)
     if (full[side] && !written[side]) reuse[side] = listing[side];
-  // Nothing recorded at all: the rows read at the start are still the state.
+  // Nothing recorded at all: the rows read at the start are still the state. Otherwise, without a
+  // mask, the rows as applyPlan left them are (a second read of 5,000 rows costs ~10 ms a side).
   const unchanged = planSize(plan) === 0 && report.mended.length === 0;
-  return { plan, held, stopped: false, listing: reuse, rows: unchanged ? raw : undefined };
+  const after =
+    mask === identityMask
+      ? { left: [...current.left.values()], right: [...current.right.values()] }
+      : undefined;
+  return { plan, held, stopped: false, listing: reuse, rows: unchanged ? raw : after };
 }
 
 /**
