@@ -9,8 +9,11 @@ import { Digest, digesting } from "./digest.js";
  * Apply (SYNC-MODEL.md step 7). Invariant: the store is written first and the state recorded only
  * after the store confirmed (invariant 3); before a copy, its intent is recorded and flushed in the
  * target's state, so a run cut off between append and record finds the copy again (invariant 2).
- * Journals are flushed per batch, the target's before the source's, so an interruption leaves at
- * worst a pair recorded on the target only, which the pre-check re-links by its pairId.
+ * Journals are flushed only where an intent must be durable before a store write (flag intents,
+ * each copy batch's intents) and once at the end of the folder (by the caller), always after the
+ * stores' own flush, the target's journal before the source's: an interruption leaves records
+ * that lag the stores, never lead them, and each lag is found again (pre-check by pairId or
+ * digest, FLAGS intents, copy intents with content matching, a removal seen on both sides).
  */
 export interface ApplyContext {
   folder: Record<Side, string>;
@@ -40,7 +43,8 @@ export async function applyPlan(plan: Plan, ctx: ApplyContext): Promise<void> {
     plan.records.filter((r) => r.kind === "flags"),
     ctx,
   );
-  await flushBoth(ctx, "right");
+  // No flush here: flag records left unflushed by a cut are recovered from the FLAGS intents
+  // (sync-folder.ts); the copies' intents below, or the caller's final flush, carry them.
   await applyCopies(plan.copies, ctx);
 }
 
@@ -55,11 +59,13 @@ async function applyRemovals(ops: RemoveOp[], ctx: ApplyContext): Promise<void> 
         ))
       )
         continue;
+      // Recorded, not yet flushed: remove() was durable when it returned, so the records may wait
+      // for the next flush (a cut before it leaves both sides without the message and the pair
+      // recorded, which the next run forgets).
       for (const op of batch) {
         forgetPair(ctx, op.pairId);
         ctx.report.removed[side]++;
       }
-      await flushBoth(ctx, side);
     }
   }
 }
@@ -109,8 +115,7 @@ async function applyFlags(ops: FlagOp[], ctx: ApplyContext): Promise<void> {
       date: writtenOn[otherSide(op.side)].has(op.pairId) ? 1 : 0,
     });
   }
-  ctx.states.left.flush();
-  ctx.states.right.flush();
+  await flushBoth(ctx, "right");
   for (const group of groups.values()) {
     const { side, add, remove } = group[0]!;
     for (let i = 0; i < group.length; i += 500) {
@@ -177,8 +182,8 @@ async function copyBatch(
       date: op.msg.date,
     });
   }
-  ctx.states.left.flush();
-  ctx.states.right.flush();
+  // The stores first: the previous batch's appends must be durable before its records are.
+  await flushBoth(ctx, "right");
   for (const side of ["left", "right"] as const) {
     const src = ctx.handles[side];
     const mine = batch.filter((o) => o.from === side);
@@ -202,7 +207,8 @@ async function copyBatch(
     for (const op of mine) if (!smallSet.has(op)) await run(op);
     await pool.drain();
   }
-  await flushBoth(ctx, "right");
+  // The batch's records are flushed with the next batch's intents, or by the caller at the end
+  // of the folder (stores first there too); a cut before that leaves intents that find the copies.
 }
 
 async function copyOne(op: CopyOp, ctx: ApplyContext, whole?: Uint8Array): Promise<void> {
@@ -327,7 +333,7 @@ function forgetPair(ctx: ApplyContext, pairId: string): void {
  * Makes the stores' writes durable, then the journals: `first` and then the other, an order that
  * keeps interruptions re-linkable.
  */
-async function flushBoth(ctx: ApplyContext, first: Side): Promise<void> {
+export async function flushBoth(ctx: Pick<ApplyContext, "handles" | "states">, first: Side): Promise<void> {
   await Promise.all([ctx.handles.left.flush?.(), ctx.handles.right.flush?.()]);
   ctx.states[first].flush();
   ctx.states[otherSide(first)].flush();

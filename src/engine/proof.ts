@@ -1,8 +1,9 @@
 import { createHash } from "node:crypto";
-import { closeSync, openSync, readFileSync, renameSync, rmSync, statSync, writeSync } from "node:fs";
+import { closeSync, openSync, readFileSync, renameSync, rmSync, writeSync } from "node:fs";
 import { join } from "node:path";
 import type { AccountConfig, StoreConfig } from "../config/config.js";
 import type { Side } from "../model/types.js";
+import { SideState } from "../state/side-state.js";
 import { VERSION } from "../version.js";
 
 /**
@@ -33,7 +34,7 @@ export interface Proof {
   tandem: string;
   /** What picks the stores and folders (see configKey); secrets are left out. */
   config: string;
-  /** The state files as the proof was written (see stateStamp). */
+  /** The state files as the proof was written (SideState.fileStamp). */
   stamps: Record<Side, string>;
   folders: Record<string, FolderProof>;
 }
@@ -75,19 +76,6 @@ function keyOrder(a: { key: string }, b: { key: string }): number {
   return a.key < b.key ? -1 : a.key > b.key ? 1 : 0;
 }
 
-/** Size, modification time (ns) and inode of a side's state file and journal; "-" for a missing one. */
-export function stateStamp(dir: string, side: Side): string {
-  const part = (name: string): string => {
-    try {
-      const st = statSync(join(dir, name), { bigint: true });
-      return `${st.size}:${st.mtimeNs}:${st.ino}`;
-    } catch {
-      return "-";
-    }
-  };
-  return `${part(`${side}.db`)}/${part(`${side}.journal`)}`;
-}
-
 /** What decides which stores and folders a run syncs, and how: a change means a new proof is needed. */
 export function configKey(account: AccountConfig): string {
   const store = (s: StoreConfig) =>
@@ -119,8 +107,8 @@ export function readProof(dir: string, account: AccountConfig): Proof | undefine
     proof.tandem !== VERSION ||
     proof.config !== configKey(account) ||
     typeof proof.folders !== "object" ||
-    proof.stamps?.left !== stateStamp(dir, "left") ||
-    proof.stamps?.right !== stateStamp(dir, "right")
+    proof.stamps?.left !== SideState.fileStamp(dir, "left") ||
+    proof.stamps?.right !== SideState.fileStamp(dir, "right")
   )
     return undefined;
   return proof;
@@ -132,7 +120,7 @@ export function writeProof(dir: string, account: AccountConfig, folders: Record<
     v: 1,
     tandem: VERSION,
     config: configKey(account),
-    stamps: { left: stateStamp(dir, "left"), right: stateStamp(dir, "right") },
+    stamps: { left: SideState.fileStamp(dir, "left"), right: SideState.fileStamp(dir, "right") },
     folders,
   };
   const file = join(dir, FILE);

@@ -3,7 +3,7 @@ import { type Conflict, type ContentMatch, type Plan, planSize, type Resolution 
 import type { FolderReport } from "../model/report.js";
 import type { MessageMeta, Side } from "../model/types.js";
 import type { SideState, StateRow } from "../state/side-state.js";
-import { applyPlan, DOUBT, FLAGS } from "./apply.js";
+import { applyPlan, DOUBT, FLAGS, flushBoth } from "./apply.js";
 import { matchByContent } from "./content-match.js";
 import { detectChanges } from "./detect-changes.js";
 import { digestOf } from "./digest.js";
@@ -209,8 +209,9 @@ export async function syncFolder(job: FolderJob, listed?: Listed): Promise<Folde
       count: h.marker.count ?? null,
       minDate: job.minDate,
     });
-    states[side].flush();
   }
+  // One flush for everything applyPlan left recorded but unflushed: the stores' writes first.
+  await flushBoth({ handles, states }, "right");
   // A side listed in full this run and not written since: that listing is as fresh as a second
   // one would be, so verification uses it instead of listing that side again.
   const reuse: Partial<Record<Side, Map<string, MessageMeta>>> = {};
