@@ -163,17 +163,11 @@ async function proveUnchanged(
     // third is fingerprinted. The first difference stops every worker.
     const listBoth = async (e: FolderEntry): Promise<boolean> => {
       const p = proof.folders[e.name]!;
-      const [l, r] = await Promise.allSettled([
-        stores.left.openFolder(e.sideName.left, { lookOnly: true }),
-        stores.right.openFolder(e.sideName.right, { lookOnly: true }),
-      ]);
-      const handles = [l, r].flatMap((x) => (x.status === "fulfilled" ? [x.value] : []));
+      const { left, right } = await openBoth(stores, e.sideName, { lookOnly: true });
       try {
-        if (l.status === "rejected") throw l.reason;
-        if (r.status === "rejected") throw r.reason;
-        if (l.value.identity !== p.left.identity || r.value.identity !== p.right.identity) return false;
-        if (!l.value.listFlags || !r.value.listFlags) return false;
-        const [a, b] = await Promise.all([l.value.listFlags(), r.value.listFlags()]);
+        if (left.identity !== p.left.identity || right.identity !== p.right.identity) return false;
+        if (!left.listFlags || !right.listFlags) return false;
+        const [a, b] = await Promise.all([left.listFlags(), right.listFlags()]);
         return (
           a.length === p.left.count &&
           b.length === p.right.count &&
@@ -181,7 +175,7 @@ async function proveUnchanged(
           fingerprintOf(b) === p.right.fingerprint
         );
       } finally {
-        await Promise.allSettled(handles.map((h) => h.close()));
+        await Promise.allSettled([left.close(), right.close()]);
       }
     };
     let next = 0;
@@ -481,20 +475,28 @@ interface Opened {
   listed?: Listed;
 }
 
-async function openAndList(run: RunCtx, e: FolderEntry): Promise<Opened> {
-  const { opts, stores } = run;
-  const { sideName } = e;
+/** Opens a folder on both sides at once; if either fails, the other is closed again. */
+async function openBoth(
+  stores: Record<Side, Store>,
+  names: Record<Side, string>,
+  opts?: { lookOnly?: boolean },
+): Promise<Record<Side, Folder>> {
   const [l, r] = await Promise.allSettled([
-    stores.left.openFolder(sideName.left),
-    stores.right.openFolder(sideName.right),
+    stores.left.openFolder(names.left, opts),
+    stores.right.openFolder(names.right, opts),
   ]);
   if (l.status === "rejected" || r.status === "rejected") {
     if (l.status === "fulfilled") await l.value.close();
     if (r.status === "fulfilled") await r.value.close();
     throw l.status === "rejected" ? l.reason : (r as PromiseRejectedResult).reason;
   }
+  return { left: l.value, right: r.value };
+}
+
+async function openAndList(run: RunCtx, e: FolderEntry): Promise<Opened> {
+  const { opts, stores } = run;
   const opened: Opened = {
-    handles: { left: l.value, right: r.value },
+    handles: await openBoth(stores, e.sideName),
     keywords: stores.left.caps.keywords && stores.right.caps.keywords,
   };
   if (opts.verifyOnly) return opened;

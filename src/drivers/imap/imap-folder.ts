@@ -453,18 +453,18 @@ export class ImapFolder implements Folder {
     });
   }
 
-  /**
-   * Appends and returns the new key: from APPENDUID (UIDPLUS), else found by a search among the
-   * UIDs above the folder's UIDNEXT (Message-ID, size and arrival second must match exactly one).
-   * The body is streamed to the server as a literal (the size must be known; without it the body
-   * is collected first).
-   */
   /** A folder opened to look only is never written: a caller that does so has a bug. */
   private mayTouch(what: string): void {
     if (this.lookOnly)
       throw new Error(`${what} in "${this.name}": the folder was opened to look only (a bug in tandem)`);
   }
 
+  /**
+   * Appends and returns the new key: from APPENDUID (UIDPLUS), else found by a search among the
+   * UIDs above the folder's UIDNEXT (Message-ID, size and arrival second must match exactly one).
+   * The body is streamed to the server as a literal (the size must be known; without it the body
+   * is collected first).
+   */
   async append(input: AppendInput): Promise<string> {
     this.mayTouch("Appending");
     const flags = this.flagsFor(input.flags);

@@ -37,7 +37,6 @@ import {
   decodeLetters,
   encodeFlags,
   formatFileName,
-  INFO_SEPARATOR,
   newBaseName,
   parseFileName,
   sortLetters,
@@ -107,8 +106,7 @@ async function scanMaildir(dir: string, warn: (msg: string) => void): Promise<Ma
     for (const dirent of names) {
       const name = dirent.name;
       if (name.charCodeAt(0) === 46 /* . */) continue;
-      const at = name.indexOf(INFO_SEPARATOR);
-      const key = at < 0 ? name : name.slice(0, at);
+      const { key } = parseFileName(name);
       const seen = index.get(key);
       if (seen === undefined) {
         // The entry's type comes with the directory read: no stat. Only listFlags() looks at it.
