@@ -199,7 +199,11 @@ describe.skipIf(skip)("IMAP listFlags() against Dovecot", () => {
       wire.take();
       const after = await folder.listFlags!();
       const sent = wire.take();
-      // The keywords new since the folder was opened are searched once EXAMINE named them.
+      // Still selected on the lean connection: a NOOP brings the view up to date, no new EXAMINE
+      // (Dovecot rescans a recently changed Maildir folder at each one).
+      expect(sent[0]).toBe("NOOP");
+      expect(sent.some((l) => l.startsWith("EXAMINE"))).toBe(false);
+      // The keywords new since the folder was opened are searched once the NOOP named them.
       expect(sent).toContain("UID SEARCH RETURN (ALL) KEYWORD Brand-New");
       expect(sent.some((l) => l.startsWith("UID FETCH"))).toBe(false);
       const flags = flagsByUid(after);
@@ -212,6 +216,37 @@ describe.skipIf(skip)("IMAP listFlags() against Dovecot", () => {
       // Next time they go out with the first batch (once each), still exact.
       expect(lines(await folder.listFlags!())).toEqual(lines(after));
       expect(wire.take().filter((l) => l.endsWith("KEYWORD Brand-New"))).toHaveLength(1);
+    } finally {
+      await store.close();
+    }
+  });
+
+  it("a change announced outside the NOOP (our own APPEND): the next call selects afresh, still exact", async () => {
+    const u = await server.addUser();
+    await fill(u, "INBOX");
+    const wire = new Wire();
+    const store = await openStore(u, wire);
+    try {
+      const folder = await store.openFolder("INBOX");
+      await folder.listFlags!();
+      const bytes = message(50);
+      await folder.append({
+        body: (async function* () {
+          yield bytes;
+        })(),
+        size: bytes.length,
+        flags: ["\\Seen", "Fresh-One"],
+        date: Date.now(),
+      });
+      wire.take();
+      const got = await folder.listFlags!();
+      const sent = wire.take();
+      // The APPEND's EXISTS (and the FLAGS naming the new keyword) came outside any EXAMINE or
+      // NOOP: what the connection knew of the mailbox is stale, so it is selected again.
+      expect(sent[0]).toMatch(/^EXAMINE /);
+      expect(sent).not.toContain("NOOP");
+      expect(flagsByUid(got).get(17)).toEqual(["Fresh-One", "\\Seen"]);
+      expect(lines(got)).toEqual(await listed(folder));
     } finally {
       await store.close();
     }

@@ -1,5 +1,6 @@
 // One selected IMAP mailbox as a Folder. Listing, reading and appending go over the store's lean
-// connection (an EXAMINE pipelined in front of every command, UIDVALIDITY checked each time); the
+// connection (an EXAMINE, or a NOOP while the folder is still selected there, pipelined in front
+// of every command, UIDVALIDITY checked each time); the
 // rest takes imapflow's mailbox lock, re-selects the mailbox if another one was selected
 // meanwhile, and refuses to act if UIDVALIDITY changed.
 import type { FetchMessageObject, ImapFlow, MailboxObject } from "imapflow";
@@ -27,6 +28,7 @@ import {
   inOrder,
   type Selected,
   SetSearches,
+  keptSelection,
   sinceCriteria,
   startExamine,
   startFetchStream,
@@ -116,22 +118,28 @@ export class ImapFolder implements Folder {
     }
   }
 
-  /** EXAMINE on the lean connection, failing unless UIDVALIDITY is still this folder's. */
-  private examine(c: LeanClient, what: string): Promise<Selected> {
-    return startExamine(c, this.path).then(
-      (sel) => {
-        if (sel.uidValidity !== this.identity) {
-          throw new DriverError(
-            `Folder "${this.name}" changed its UIDVALIDITY from ${this.identity} to ${sel.uidValidity ?? "none"} while open: every known key is invalid`,
-            { scope: "folder", code: "EUIDVALIDITY" },
-          );
-        }
-        return sel;
-      },
-      (err: unknown) => {
+  /**
+   * Selects this folder on the lean connection, failing unless UIDVALIDITY is still this folder's:
+   * as it stands when the connection still has it selected (after an awaited NOOP: keptSelection),
+   * else by an EXAMINE that the caller pipelines its commands behind.
+   */
+  private async begin(c: LeanClient, what: string): Promise<{ sel: Promise<Selected> }> {
+    const check = (sel: Selected): Selected => {
+      if (sel.uidValidity !== this.identity) {
+        throw new DriverError(
+          `Folder "${this.name}" changed its UIDVALIDITY from ${this.identity} to ${sel.uidValidity ?? "none"} while open: every known key is invalid`,
+          { scope: "folder", code: "EUIDVALIDITY" },
+        );
+      }
+      return sel;
+    };
+    const kept = await keptSelection(c, this.path);
+    if (kept) return { sel: Promise.resolve(check(kept)) };
+    return {
+      sel: startExamine(c, this.path).then(check, (err: unknown) => {
         throw examineError(this.store, err, this.name, what);
-      },
-    );
+      }),
+    };
   }
 
   private meta(row: FetchRow): MessageMeta {
@@ -169,7 +177,7 @@ export class ImapFolder implements Folder {
       return;
     }
     const rows = await this.withLean("Listing messages", "folder", async (c) => {
-      const sel = this.examine(c, "Listing messages");
+      const { sel } = await this.begin(c, "Listing messages");
       if (opts?.minDate === undefined) {
         const [, all] = await inOrder<[Selected, FetchRow[]]>(sel, fetchMetas(c, ["1:*"]));
         return all;
@@ -201,8 +209,9 @@ export class ImapFolder implements Folder {
         const found = await this.flagsBySearch(c);
         if (found) return found;
       }
+      const { sel } = await this.begin(c, "Listing flags");
       const [, rows] = await inOrder<[Selected, Map<number, string[]>]>(
-        this.examine(c, "Listing flags"),
+        sel,
         fetchFlags(c, "1:*"),
       );
       const uids = [...rows.keys()].sort((a, b) => a - b);
@@ -221,7 +230,7 @@ export class ImapFolder implements Folder {
    * searches ran, the UIDs of ALL are not EXISTS many, or a set names a UID that ALL has not.
    */
   private async flagsBySearch(c: LeanClient): Promise<KeyFlags[] | null> {
-    const sel = this.examine(c, "Listing flags");
+    const { sel } = await this.begin(c, "Listing flags");
     const searches = new SetSearches(c);
     searches.add("ALL");
     for (const [, key] of SYSTEM_SEARCH) searches.add(key);
@@ -328,8 +337,9 @@ export class ImapFolder implements Folder {
       // UID SEARCH on the lean connection.
       const old = knownUids.filter((u) => u < sinceUidNext);
       return await this.withLean("Listing changes", "folder", async (c) => {
+        const { sel } = await this.begin(c, "Listing changes");
         const [, rows, found] = await inOrder<[Selected, FetchRow[], number[]]>(
-          this.examine(c, "Listing changes"),
+          sel,
           fetchMetas(c, ["1:*"], since.highestModseq),
           old.length ? startSearch(c, `UID 1:${sinceUidNext - 1}`) : Promise.resolve([]),
         );
@@ -381,7 +391,7 @@ export class ImapFolder implements Folder {
     let settled = false;
     try {
       const feed = new Feed<Buffer>(c, READ_QUEUE);
-      const sel = this.examine(c, what);
+      const { sel } = await this.begin(c, what);
       const { done, seen } = startFetchStream(c, uid, feed);
       done.then(
         () => feed.end(),
@@ -420,7 +430,7 @@ export class ImapFolder implements Folder {
     let settled = false;
     try {
       const feed = new Feed<{ uid: number; body: Buffer }>(c, MANY_QUEUE);
-      const sel = this.examine(c, "Reading messages");
+      const { sel } = await this.begin(c, "Reading messages");
       const all = fetchBodies(c, chunkedUidSets(uids), feed);
       all.then(
         () => feed.end(),

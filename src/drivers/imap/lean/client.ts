@@ -68,6 +68,8 @@ export interface LeanOptions extends ImapStoreOptions {
 
 export class LeanClient {
   caps = new Set<string>();
+  /** EXISTS, EXPUNGE, VANISHED and FLAGS responses seen so far: what a selection knows is stale once more came. */
+  changeNotices = 0;
   private sock: net.Socket;
   private queue: Pending[] = [];
   private byTag = new Map<string, Pending>();
@@ -615,6 +617,7 @@ export class LeanClient {
     }
     if (t.startsWith("* ")) {
       if (/^\* BYE\b/i.test(t)) this.bye = t.slice(6);
+      else if (/^\* (?:\d+ (?:EXISTS|EXPUNGE)|VANISHED|FLAGS)\b/i.test(t)) this.changeNotices++;
       try {
         for (const p of [...this.queue]) if (p.handler.untagged?.(r)) break;
       } catch (err) {

@@ -36,13 +36,74 @@ export function mailboxArg(path: string): string {
   return q;
 }
 
+/** Per lean connection: the mailbox its last EXAMINE selected, and what that EXAMINE said. */
+const selection = new WeakMap<LeanClient, { path: string; sel: Selected; notices: number }>();
+
+/**
+ * When the connection still has `path` selected (nothing but our own EXAMINE and NOOPs changed
+ * what we know of it): a NOOP, awaited, and the selection as it stands after it; else undefined
+ * and nothing is sent (the caller pipelines a new EXAMINE).
+ *
+ * Why: Dovecot rescans a Maildir folder at every EXAMINE while its directory changed in the last
+ * seconds (0.05–0.25 s for 5,000 messages, measured), and a NOOP costs nothing. NOOP makes the
+ * server report every change since (RFC 3501 6.1.2), so the view is as current as a new EXAMINE's.
+ * It is awaited, not pipelined: Dovecot may run a pipelined command before the NOOP's sync is done,
+ * on the older view. The answer keeps UIDVALIDITY, FLAGS and EXISTS (kept up to date from EXISTS
+ * and EXPUNGE) and drops UIDNEXT and HIGHESTMODSEQ, which only a fresh EXAMINE states.
+ */
+export async function keptSelection(c: LeanClient, path: string): Promise<Selected | undefined> {
+  const was = selection.get(c);
+  // Only while no change notice came outside the EXAMINE or NOOP that kept the count.
+  if (was?.path !== path || was.notices !== c.changeNotices || c.busy) return undefined;
+  const sel: Selected = { ...was.sel };
+  delete sel.uidNext;
+  delete sel.highestModseq;
+  let own = 0;
+  try {
+    await c.command("NOOP", {
+      // Nothing else is in flight: everything untagged until the NOOP completes is its news.
+      untagged: (r) => {
+        const t = r.text;
+        let m = /^\* (\d+) EXISTS$/i.exec(t);
+        if (m) {
+          sel.exists = Number(m[1]);
+          own++;
+        } else if ((m = /^\* \d+ EXPUNGE$/i.exec(t))) {
+          if (sel.exists !== undefined) sel.exists--;
+          own++;
+        } else if (/^\* FLAGS\b/i.test(t)) {
+          own++;
+          try {
+            sel.flags = new Cursor(r, 8).atomList();
+          } catch {
+            delete sel.flags;
+          }
+        }
+        return true;
+      },
+    });
+  } catch (err) {
+    selection.delete(c);
+    throw err;
+  }
+  if (selection.get(c) !== was) return undefined;
+  selection.set(c, { path, sel, notices: was.notices + own });
+  return { ...sel };
+}
+
 /** Starts EXAMINE (read-only select); the caller pipelines its command right behind it. */
 export function startExamine(c: LeanClient, path: string): Promise<Selected> {
+  // From here until the answer, the connection's selection is unknown (a failed EXAMINE leaves
+  // none selected).
+  selection.delete(c);
   const sel: Selected = {};
+  const base = c.changeNotices;
+  let own = 0;
   const done = c.command(`EXAMINE ${mailboxArg(path)}`, {
     untagged: (r) => {
       const t = r.text;
-      if (/^\* FLAGS \(/i.test(t)) {
+      if (/^\* FLAGS\b/i.test(t)) {
+        own++;
         // Only listFlags() needs them: a list we cannot read (Dovecot sends keywords such as
         // `x(y` unquoted) leaves them unknown instead of breaking every other command.
         try {
@@ -55,6 +116,7 @@ export function startExamine(c: LeanClient, path: string): Promise<Selected> {
       let m = /^\* (\d+) EXISTS$/i.exec(t);
       if (m) {
         sel.exists = Number(m[1]);
+        own++;
         return true;
       }
       m = /^\* OK \[(UIDVALIDITY|UIDNEXT|HIGHESTMODSEQ) (\d+)\]/i.exec(t);
@@ -68,7 +130,16 @@ export function startExamine(c: LeanClient, path: string): Promise<Selected> {
       return false;
     },
   });
-  return done.then(() => sel);
+  return done.then(
+    () => {
+      selection.set(c, { path, sel: { ...sel }, notices: base + own });
+      return sel;
+    },
+    (err: unknown) => {
+      selection.delete(c);
+      throw err;
+    },
+  );
 }
 
 /**
