@@ -26,9 +26,9 @@ import {
   fetchFlags,
   fetchMetas,
   inOrder,
+  keptSelection,
   type Selected,
   SetSearches,
-  keptSelection,
   sinceCriteria,
   startExamine,
   startFetchStream,
@@ -210,10 +210,7 @@ export class ImapFolder implements Folder {
         if (found) return found;
       }
       const { sel } = await this.begin(c, "Listing flags");
-      const [, rows] = await inOrder<[Selected, Map<number, string[]>]>(
-        sel,
-        fetchFlags(c, "1:*"),
-      );
+      const [, rows] = await inOrder<[Selected, Map<number, string[]>]>(sel, fetchFlags(c, "1:*"));
       const uids = [...rows.keys()].sort((a, b) => a - b);
       return uids.map((uid) => ({
         key: makeKey(this.identity, uid),
