@@ -1,5 +1,5 @@
 import type { SideChanges } from "../model/plan.js";
-import { flagsKey, type MessageMeta } from "../model/types.js";
+import { type MessageMeta, sameFlags } from "../model/types.js";
 import type { StateRow } from "../state/side-state.js";
 
 /**
@@ -24,7 +24,7 @@ export function detectChanges(
     }
     known.delete(msg.key);
     if (row.date < minDate) continue;
-    if (flagsKey(row.flags) !== flagsKey(msg.flags)) {
+    if (!sameFlags(row.flags, msg.flags)) {
       // A listing may leave size and date out for known keys (NaN): the state has them.
       const whole =
         Number.isNaN(msg.size) || Number.isNaN(msg.date) ? { ...msg, size: row.size, date: row.date } : msg;

@@ -27,30 +27,33 @@ export interface PrecheckResult {
 }
 
 export async function precheck(input: PrecheckInput): Promise<PrecheckResult> {
-  const byPair: Record<Side, Map<string, StateRow>> = { left: new Map(), right: new Map() };
-  const recorded: Record<Side, Set<string>> = { left: new Set(), right: new Set() };
-  for (const side of ["left", "right"] as const) {
-    for (const row of input.rows[side]) {
-      byPair[side].set(row.pairId, row);
-      recorded[side].add(row.key);
-    }
-  }
   const pairs = new Map<string, PairInfo>();
   const mended: string[] = [];
   const problems: string[] = [];
-  // Left's pairs, then those only right knows: rows come ordered, so the order is stable.
-  const ids = [...byPair.left.keys()];
-  for (const pairId of byPair.right.keys()) if (!byPair.left.has(pairId)) ids.push(pairId);
-  for (const pairId of ids) {
-    const l = byPair.left.get(pairId);
-    const r = byPair.right.get(pairId);
-    if (l && r) {
-      pairs.set(pairId, pairInfo(pairId, l, r));
-      continue;
-    }
-    const has: Side = l ? "left" : "right";
+  // Left's pairs in row order, then those only right knows: rows come ordered, so the order is
+  // stable. Only the right side is indexed; in the usual case every left row finds its twin.
+  const rightByPair = new Map<string, StateRow>();
+  for (const row of input.rows.right) rightByPair.set(row.pairId, row);
+  const lonely: StateRow[] = [];
+  const leftByPair = new Map<string, StateRow>();
+  for (const l of input.rows.left) {
+    const r = rightByPair.get(l.pairId);
+    if (r) pairs.set(l.pairId, pairInfo(l.pairId, l, r));
+    else if (!leftByPair.has(l.pairId)) lonely.push(l);
+    // The last row of a pairId stands (as a map by pairId keeps it).
+    leftByPair.set(l.pairId, l);
+  }
+  if (lonely.length === 0 && pairs.size === rightByPair.size) return { pairs, mended, problems };
+  for (const r of rightByPair.values()) if (!leftByPair.has(r.pairId)) lonely.push(r);
+  const recorded: Record<Side, Set<string>> = {
+    left: new Set(input.rows.left.map((r) => r.key)),
+    right: new Set(input.rows.right.map((r) => r.key)),
+  };
+  for (const first of lonely) {
+    const has: Side = leftByPair.has(first.pairId) ? "left" : "right";
+    const row = has === "left" ? leftByPair.get(first.pairId)! : first;
+    const pairId = row.pairId;
     const lacks = otherSide(has);
-    const row = (l ?? r)!;
     const st = input.states[has];
     if (!input.listing[has].has(row.key)) {
       // Gone from the side that still records it, and unknown to the other: a removal was cut off.

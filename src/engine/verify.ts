@@ -1,6 +1,6 @@
 import type { Folder } from "../drivers/driver.js";
 import type { Drift } from "../model/report.js";
-import { flagsKey, type MessageMeta, type Side } from "../model/types.js";
+import { flagsKey, type MessageMeta, type Side, sameFlags } from "../model/types.js";
 import type { StateRow } from "../state/side-state.js";
 import { digestOf } from "./digest.js";
 import { listAll } from "./listing.js";
@@ -27,38 +27,39 @@ export interface VerifyInput {
   fingerprint?: (side: Side, fingerprint: string, count: number) => void;
 }
 
+/** One entry of a verification listing: keys and flags; a date only where the listing has one. */
+type Seen = { key: string; flags: readonly string[]; date?: number };
+
 export async function verifyFolder(input: VerifyInput): Promise<Drift[]> {
-  const fresh = async (side: Side): Promise<Map<string, MessageMeta>> => {
+  // Listings are only read here, never changed: a reused one is the caller's map as it is.
+  const fresh = async (side: Side): Promise<Map<string, Seen>> => {
     const reuse = input.listing?.[side];
-    if (reuse) return new Map(reuse);
+    if (reuse) return reuse;
     const h = input.handles[side];
     // Without a window, keys and flags are all verification needs: the store's cheapest listing.
     if (input.minDate === 0 && h.listFlags) {
-      const out = new Map<string, MessageMeta>();
-      for (const m of await h.listFlags())
-        out.set(m.key, { key: m.key, flags: m.flags, size: Number.NaN, date: Number.NaN });
+      const out = new Map<string, Seen>();
+      for (const m of await h.listFlags()) out.set(m.key, m);
       return out;
     }
     return listAll(h, input.minDate, new Set(input.rows[side].map((r) => r.key)));
   };
   const [left, right] = await Promise.all([fresh("left"), fresh("right")]);
-  const listing: Record<Side, Map<string, MessageMeta>> = { left, right };
+  const listing: Record<Side, Map<string, Seen>> = { left, right };
   if (input.fingerprint)
     for (const side of ["left", "right"] as const)
       input.fingerprint(side, fingerprintOf(listing[side].values()), listing[side].size);
   const drift: Drift[] = [];
   const skip = input.skipPairs ?? new Set<string>();
-  const byPair: Record<Side, Map<string, StateRow>> = { left: new Map(), right: new Map() };
   for (const side of ["left", "right"] as const) {
     const folder = input.folder[side];
+    const listed = listing[side];
+    /** Rows whose key is listed: when fewer than listed, some listed message is unrecorded. */
+    let matched = 0;
     for (const row of input.rows[side]) {
-      byPair[side].set(row.pairId, row);
-      if (row.date < input.minDate || skip.has(row.pairId)) {
-        listing[side].delete(row.key);
-        continue;
-      }
-      const m = listing[side].get(row.key);
-      listing[side].delete(row.key);
+      const m = listed.get(row.key);
+      if (m) matched++;
+      if (row.date < input.minDate || skip.has(row.pairId)) continue;
       if (!m) {
         drift.push({
           folder,
@@ -67,7 +68,7 @@ export async function verifyFolder(input: VerifyInput): Promise<Drift[]> {
           pairId: row.pairId,
           what: "recorded in the state but missing from the store",
         });
-      } else if (flagsKey(m.flags) !== flagsKey(row.flags)) {
+      } else if (!sameFlags(m.flags, row.flags)) {
         drift.push({
           folder,
           side,
@@ -87,35 +88,50 @@ export async function verifyFolder(input: VerifyInput): Promise<Drift[]> {
           });
       }
     }
-    for (const m of listing[side].values()) {
-      // A date left out (NaN) counts as inside the window.
-      if (!(m.date < input.minDate))
-        drift.push({ folder, side, key: m.key, what: "in the store but not paired" });
-    }
-  }
-  for (const side of ["left", "right"] as const) {
-    const other = side === "left" ? "right" : "left";
-    for (const [pairId, row] of byPair[side]) {
-      if (skip.has(pairId) || row.date < input.minDate) continue;
-      const twin = byPair[other].get(pairId);
-      if (!twin) {
-        drift.push({
-          folder: input.folder[side],
-          side,
-          key: row.key,
-          pairId,
-          what: `pair recorded on ${side} only`,
-        });
-      } else if (side === "left" && flagsKey(twin.flags) !== flagsKey(row.flags)) {
-        drift.push({
-          folder: input.folder[side],
-          side,
-          key: row.key,
-          pairId,
-          what: `states disagree on flags: left "${flagsKey(row.flags)}", right "${flagsKey(twin.flags)}"`,
-        });
+    if (matched < listed.size) {
+      const recorded = new Set(input.rows[side].map((r) => r.key));
+      for (const m of listed.values()) {
+        // A date left out (NaN or absent) counts as inside the window.
+        if (!recorded.has(m.key) && !((m.date ?? Number.NaN) < input.minDate))
+          drift.push({ folder, side, key: m.key, what: "in the store but not paired" });
       }
     }
+  }
+  // Both states know the same pairs with the same agreed flags. A right row is taken out once
+  // matched: what is left is known on the right only (and a pairId twice on the left shows).
+  const rightByPair = new Map<string, StateRow>();
+  for (const row of input.rows.right) rightByPair.set(row.pairId, row);
+  for (const row of input.rows.left) {
+    const twin = rightByPair.get(row.pairId);
+    if (twin) rightByPair.delete(row.pairId);
+    if (skip.has(row.pairId) || row.date < input.minDate) continue;
+    if (!twin) {
+      drift.push({
+        folder: input.folder.left,
+        side: "left",
+        key: row.key,
+        pairId: row.pairId,
+        what: "pair recorded on left only",
+      });
+    } else if (!sameFlags(twin.flags, row.flags)) {
+      drift.push({
+        folder: input.folder.left,
+        side: "left",
+        key: row.key,
+        pairId: row.pairId,
+        what: `states disagree on flags: left "${flagsKey(row.flags)}", right "${flagsKey(twin.flags)}"`,
+      });
+    }
+  }
+  for (const row of rightByPair.values()) {
+    if (skip.has(row.pairId) || row.date < input.minDate) continue;
+    drift.push({
+      folder: input.folder.right,
+      side: "right",
+      key: row.key,
+      pairId: row.pairId,
+      what: "pair recorded on right only",
+    });
   }
   return drift;
 }

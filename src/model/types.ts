@@ -32,3 +32,10 @@ export function normalizeFlags(flags: Iterable<string>): Flag[] {
 export function flagsKey(flags: readonly Flag[]): string {
   return flags.join(" ");
 }
+
+/** flagsKey(a) === flagsKey(b) without building either string (a flag holds no space). */
+export function sameFlags(a: readonly Flag[], b: readonly Flag[]): boolean {
+  if (a.length !== b.length) return false;
+  for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false;
+  return true;
+}
