@@ -1,6 +1,6 @@
 // Opening one imapflow connection with the security the options ask for, and nothing weaker.
 import { readFile } from "node:fs/promises";
-import { ImapFlow, type ImapFlowOptions, type Logger } from "imapflow";
+import type { ImapFlow, ImapFlowOptions, Logger } from "imapflow";
 import { DriverError } from "../driver.js";
 import { type ConnectContext, connectError } from "./errors.js";
 
@@ -101,6 +101,9 @@ export async function buildClientOptions(
 /** Connects and logs in; every failure becomes a store-scoped DriverError (EAUTH/ECONNECT/ETLS). */
 export async function connectClient(opts: ImapStoreOptions, hooks: ConnectionHooks): Promise<ImapFlow> {
   const ctx: ConnectContext = { user: opts.user, host: opts.host, port: opts.port, tls: opts.tls };
+  // Loaded on first use: imapflow and what it pulls in take tens of ms to set up, which a run that
+  // never opens an IMAP store (or `--version`) should not pay.
+  const { ImapFlow } = await import("imapflow");
   const client = new ImapFlow(await buildClientOptions(opts, hooks));
   // Without a listener an 'error' event would crash the process; the failure surfaces on the
   // next command as a lost connection.
