@@ -229,6 +229,32 @@ describe.skipIf(skip)("IMAP driver against Dovecot", () => {
     });
   });
 
+  it("after the first SELECT, a folder opens by one EXAMINE; it is SELECTed only when written to", async () => {
+    const u = await server.addUser();
+    const debug: string[] = [];
+    const store = await openStore(u, { debug });
+    try {
+      await store.createFolder("Two");
+      const inbox = await store.openFolder("INBOX");
+      await inbox.close();
+      const before = debug.length;
+      const two = await store.openFolder("Two");
+      const key = await two.append({ body: chunks(message("two-1")), flags: [], date: Date.now() });
+      expect(await collect(two.list())).toHaveLength(1);
+      const opened = debug.slice(before);
+      expect(opened.some((l) => /^imap lean C: L\d+ EXAMINE "Two"/.test(l))).toBe(true);
+      // Opening, appending and listing went over the lean connection only.
+      expect(opened.some((l) => /SELECT "?Two"?/.test(l) && !l.includes("EXAMINE"))).toBe(false);
+      expect(two.marker.highestModseq).toBeDefined();
+      await two.setFlags([key], ["\\Flagged", "Later"], []);
+      expect(debug.slice(before).some((l) => /SELECT "?Two"?/.test(l) && !l.includes("EXAMINE"))).toBe(true);
+      expect((await collect(two.list()))[0]?.flags).toEqual(["Later", "\\Flagged"]);
+      await two.close();
+    } finally {
+      await store.close();
+    }
+  });
+
   it("removes only the given message; another client's \\Deleted message stays", async () => {
     const u = await server.addUser();
     await withStore(u, async (store) => {

@@ -94,8 +94,17 @@ export class ImapFolder implements Folder {
   }
 
   private run<T>(what: string, fn: (client: ImapFlow, mailbox: MailboxObject) => Promise<T>): Promise<T> {
-    return this.store.withMailbox(this.path, this.name, this.identity, what, fn);
+    return this.store.withMailbox(this.path, this.name, this.identity, what, (client, mailbox) => {
+      // A folder opened by EXAMINE learns which flags it keeps from the first SELECT.
+      if (mailbox.permanentFlags) this.permanentFlags = new Set(mailbox.permanentFlags);
+      if (mailbox.readOnly && !this.warnedReadOnly) {
+        this.warnedReadOnly = true;
+        this.store.opts.onWarning?.(`${this.store.label}: folder "${this.name}" is read-only`);
+      }
+      return fn(client, mailbox);
+    });
   }
+  private warnedReadOnly = false;
 
   private uids(keys: readonly string[]): number[] {
     return keys.map((k) => uidOfKey(k, this.identity, this.name));

@@ -99,7 +99,10 @@ export function startExamine(c: LeanClient, path: string): Promise<Selected> {
   const sel: Selected = {};
   const base = c.changeNotices;
   let own = 0;
-  const done = c.command(`EXAMINE ${mailboxArg(path)}`, {
+  // (CONDSTORE): HIGHESTMODSEQ is then always stated (RFC 7162 3.1.8); Dovecot leaves it out of
+  // a plain EXAMINE of a mailbox no CONDSTORE session has selected yet.
+  const condstore = c.caps.has("CONDSTORE") ? " (CONDSTORE)" : "";
+  const done = c.command(`EXAMINE ${mailboxArg(path)}${condstore}`, {
     untagged: (r) => {
       const t = r.text;
       if (/^\* FLAGS\b/i.test(t)) {
