@@ -255,6 +255,32 @@ describe.skipIf(skip)("IMAP driver against Dovecot", () => {
     }
   });
 
+  it("two folders read in turns each keep a lean connection of their own: selected once each", async () => {
+    const u = await server.addUser();
+    const debug: string[] = [];
+    const store = await openStore(u, { debug });
+    try {
+      await store.createFolder("A");
+      await store.createFolder("B");
+      const a = await store.openFolder("A", { lookOnly: true });
+      const b = await store.openFolder("B", { lookOnly: true });
+      for (let i = 0; i < 3; i++) {
+        await a.listFlags!();
+        await b.listFlags!();
+      }
+      const sent = debug
+        .filter((l) => l.startsWith("imap lean C: "))
+        .map((l) => l.replace(/^imap lean C: L\d+ /, ""));
+      expect(sent.filter((l) => l.startsWith("EXAMINE"))).toEqual([
+        'EXAMINE "A" (CONDSTORE)',
+        'EXAMINE "B" (CONDSTORE)',
+      ]);
+      expect(sent.filter((l) => l === "NOOP")).toHaveLength(6);
+    } finally {
+      await store.close();
+    }
+  });
+
   it("removes only the given message; another client's \\Deleted message stays", async () => {
     const u = await server.addUser();
     await withStore(u, async (store) => {

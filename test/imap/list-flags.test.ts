@@ -243,7 +243,8 @@ describe.skipIf(skip)("IMAP listFlags() against Dovecot", () => {
       const sent = wire.take();
       // The APPEND's EXISTS (and the FLAGS naming the new keyword) came outside any EXAMINE or
       // NOOP: what the connection knew of the mailbox is stale, so it is selected again.
-      expect(sent[0]).toMatch(/^EXAMINE /);
+      // (On whichever of the store's lean connections: the least recently used one serves it.)
+      expect(sent.some((l) => /^EXAMINE "INBOX"/.test(l))).toBe(true);
       expect(sent).not.toContain("NOOP");
       expect(flagsByUid(got).get(17)).toEqual(["Fresh-One", "\\Seen"]);
       expect(lines(got)).toEqual(await listed(folder));

@@ -117,7 +117,7 @@ export class ImapFolder implements Folder {
 
   /** Runs `fn` with the lean connection held; failures become DriverErrors. */
   private async withLean<T>(what: string, scope: ErrorScope, fn: (c: LeanClient) => Promise<T>): Promise<T> {
-    const lease = await this.store.leanAcquire();
+    const lease = await this.store.leanAcquire(this.path);
     try {
       return await fn(lease.client);
     } catch (err) {
@@ -392,7 +392,7 @@ export class ImapFolder implements Folder {
   async *read(key: string): AsyncIterable<Uint8Array> {
     const uid = uidOfKey(key, this.identity, this.name);
     const what = `Reading ${key}`;
-    const lease = await this.store.leanAcquire();
+    const lease = await this.store.leanAcquire(this.path);
     const c = lease.client;
     let settled = false;
     try {
@@ -431,7 +431,7 @@ export class ImapFolder implements Folder {
   async *readMany(keys: string[]): AsyncIterable<{ key: string; body: Uint8Array }> {
     if (!keys.length) return;
     const uids = this.uids(keys);
-    const lease = await this.store.leanAcquire();
+    const lease = await this.store.leanAcquire(this.path);
     const c = lease.client;
     let settled = false;
     try {

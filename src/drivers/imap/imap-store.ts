@@ -16,12 +16,22 @@ import { commandError, connectError } from "./errors.js";
 import { type Namespace, nameFromServerPath, serverPathFromName } from "./folder-names.js";
 import { examineError, ImapFolder } from "./imap-folder.js";
 import { LeanClient } from "./lean/client.js";
-import { type Selected, startExamine } from "./lean/ops.js";
+import { type Selected, selectedPath, startExamine } from "./lean/ops.js";
 
 /** A lean connection quiet for longer than this is replaced rather than trusted (NAT, autologout). */
 const LEAN_MAX_IDLE_MS = 60_000;
 
-/** Exclusive use of the store's lean connection until release(). */
+/** Lean connections per store (see ImapStore.slots). */
+const LEAN_SLOTS = 2;
+
+interface LeanSlot {
+  client: LeanClient | null;
+  busy: boolean;
+  /** performance.now() at the last release: the least recently used slot serves a new folder. */
+  lastUsed: number;
+}
+
+/** Exclusive use of one of the store's lean connections until release(). */
 export interface LeanLease {
   client: LeanClient;
   release(): void;
@@ -70,7 +80,7 @@ export interface StoreContext {
   /** Receives VANISHED/EXPUNGE notifications while set. */
   setExpungeSink(sink: ExpungeSink | null): void;
   /** The lean connection, exclusively, (re)connected as needed. Failures: store-scoped DriverErrors. */
-  leanAcquire(): Promise<LeanLease>;
+  leanAcquire(path?: string): Promise<LeanLease>;
   /** Maps a failure of a lean command (a closed store: ECLOSED). */
   leanError(err: unknown, what: string, scope: ErrorScope, code?: string): DriverError;
 }
@@ -85,8 +95,18 @@ export class ImapStore implements Store, StoreContext {
   private ns: Namespace = { prefix: "", delimiter: "/" };
   private expungeSink: ExpungeSink | null = null;
   private readonly hooks: ConnectionHooks;
-  private lean: LeanClient | null = null;
-  private leanTail: Promise<void> = Promise.resolve();
+  /**
+   * Lean connections, each used by one caller at a time. Two, so that the folder being applied and
+   * the next one being listed meanwhile each keep their own folder selected: on one connection
+   * they took turns, and every turn re-selected (an EXAMINE that costs Dovecot a rescan of a
+   * recently changed Maildir folder).
+   */
+  private readonly slots: LeanSlot[] = Array.from({ length: LEAN_SLOTS }, () => ({
+    client: null,
+    busy: false,
+    lastUsed: 0,
+  }));
+  private leanWaiters: Array<() => void> = [];
   /**
    * The lean connection was used since imapflow's session last synced: a message it appended (or
    * listed after another client appended it) is not in imapflow's view yet, and a UID STORE or
@@ -150,55 +170,73 @@ export class ImapStore implements Store, StoreContext {
     this.leanPending = LeanClient.open(this.opts).catch(() => null);
   }
 
-  async leanAcquire(): Promise<LeanLease> {
-    let unlock!: () => void;
-    const prev = this.leanTail;
-    this.leanTail = new Promise<void>((r) => {
-      unlock = r;
-    });
-    const release = () => {
-      this.flowStale = true;
-      unlock();
-    };
-    await prev;
-    try {
-      if (this.closed) {
-        throw new DriverError(`${this.label} is closed`, { scope: "store", code: "ECLOSED" });
+  /**
+   * A lean connection for exclusive use until release(). `path`: the folder the caller will
+   * select, so that a connection that has it selected already is preferred; otherwise the one
+   * least recently used. Waits while every connection is in use.
+   */
+  async leanAcquire(path?: string): Promise<LeanLease> {
+    for (;;) {
+      if (this.closed) throw new DriverError(`${this.label} is closed`, { scope: "store", code: "ECLOSED" });
+      const idle = this.slots.filter((s) => !s.busy);
+      if (idle.length === 0) {
+        await new Promise<void>((r) => this.leanWaiters.push(r));
+        continue;
       }
-      if (this.leanPending) {
-        const warm = await this.leanPending;
-        this.leanPending = null;
-        if (warm && !this.lean) this.lean = warm;
-        else warm?.destroy();
+      const slot =
+        idle.find((s) => path !== undefined && s.client && selectedPath(s.client) === path) ??
+        idle.reduce((a, b) => (b.lastUsed < a.lastUsed ? b : a));
+      slot.busy = true;
+      let released = false;
+      const release = () => {
+        if (released) return;
+        released = true;
+        slot.busy = false;
+        slot.lastUsed = performance.now();
+        this.flowStale = true;
+        this.leanWaiters.shift()?.();
+      };
+      try {
+        return { client: await this.leanConnect(slot), release };
+      } catch (err) {
+        release();
+        throw err;
       }
-      let client = this.lean;
-      if (!client?.usable || client.idleMs > LEAN_MAX_IDLE_MS) {
-        this.lean = null;
-        if (client?.usable) void client.logout(500);
-        else client?.destroy();
-        this.opts.debug?.(`${this.label}: opening the lean connection`);
-        try {
-          client = await LeanClient.open(this.opts);
-        } catch (err) {
-          throw connectError(err, {
-            user: this.opts.user,
-            host: this.opts.host,
-            port: this.opts.port,
-            tls: this.opts.tls,
-          });
-        }
-        if (this.closed) {
-          client.destroy();
-          throw new DriverError(`${this.label} is closed`, { scope: "store", code: "ECLOSED" });
-        }
-        this.lean = client;
-      }
-      return { client, release };
-    } catch (err) {
-      release();
-      throw err;
     }
   }
+
+  /** The slot's connection, opened (or replaced) as needed. */
+  private async leanConnect(slot: LeanSlot): Promise<LeanClient> {
+    if (this.leanPending && slot === this.slots[0]) {
+      const warm = await this.leanPending;
+      this.leanPending = null;
+      if (warm && !slot.client) slot.client = warm;
+      else warm?.destroy();
+    }
+    let client = slot.client;
+    if (client?.usable && client.idleMs <= LEAN_MAX_IDLE_MS) return client;
+    slot.client = null;
+    if (client?.usable) void client.logout(500);
+    else client?.destroy();
+    this.opts.debug?.(`${this.label}: opening a lean connection`);
+    try {
+      client = await LeanClient.open(this.opts);
+    } catch (err) {
+      throw connectError(err, {
+        user: this.opts.user,
+        host: this.opts.host,
+        port: this.opts.port,
+        tls: this.opts.tls,
+      });
+    }
+    if (this.closed) {
+      client.destroy();
+      throw new DriverError(`${this.label} is closed`, { scope: "store", code: "ECLOSED" });
+    }
+    slot.client = client;
+    return client;
+  }
+
 
   leanError(err: unknown, what: string, scope: ErrorScope, code = "EIMAP"): DriverError {
     if (err instanceof DriverError) {
@@ -374,7 +412,7 @@ export class ImapStore implements Store, StoreContext {
    * incrementally (the caller then SELECTs, which states it).
    */
   private async openToLook(name: string, path: string, writable: boolean): Promise<Folder | undefined> {
-    const lease = await this.leanAcquire();
+    const lease = await this.leanAcquire(path);
     let sel: Selected;
     try {
       sel = await startExamine(lease.client, path);
@@ -405,15 +443,20 @@ export class ImapStore implements Store, StoreContext {
     // A connection still being warmed up is dropped as soon as it is there.
     void this.leanPending?.then((c) => c?.destroy());
     this.leanPending = null;
-    const lean = this.lean;
-    this.lean = null;
     // A lean command in flight is aborted (its caller gets ECLOSED); an idle one logs out.
-    if (lean?.busy) lean.destroy();
-    const leanDone = lean && !lean.busy ? lean.logout(2_000) : Promise.resolve();
+    const leanDone: Promise<unknown>[] = [];
+    for (const slot of this.slots) {
+      const lean = slot.client;
+      slot.client = null;
+      if (lean?.busy) lean.destroy();
+      else if (lean) leanDone.push(lean.logout(2_000));
+    }
+    // Whoever waits for a connection learns that the store is closed.
+    for (const wake of this.leanWaiters.splice(0)) wake();
     try {
       await this.closeFlow();
     } finally {
-      await leanDone;
+      await Promise.allSettled(leanDone);
     }
   }
 

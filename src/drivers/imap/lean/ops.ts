@@ -39,6 +39,12 @@ export function mailboxArg(path: string): string {
 /** Per lean connection: the mailbox its last EXAMINE selected, and what that EXAMINE said. */
 const selection = new WeakMap<LeanClient, { path: string; sel: Selected; notices: number }>();
 
+/** The mailbox the connection's last EXAMINE selected, while nothing has made it doubtful. */
+export function selectedPath(c: LeanClient): string | undefined {
+  const was = selection.get(c);
+  return was && was.notices === c.changeNotices ? was.path : undefined;
+}
+
 /**
  * When the connection still has `path` selected (nothing but our own EXAMINE and NOOPs changed
  * what we know of it): a NOOP, awaited, and the selection as it stands after it; else undefined
