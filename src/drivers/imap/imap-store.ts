@@ -237,7 +237,6 @@ export class ImapStore implements Store, StoreContext {
     return client;
   }
 
-
   leanError(err: unknown, what: string, scope: ErrorScope, code = "EIMAP"): DriverError {
     if (err instanceof DriverError) {
       if (err.code !== "EPROTOCOL") return err;
