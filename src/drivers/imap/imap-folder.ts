@@ -64,6 +64,8 @@ export class ImapFolder implements Folder {
   /** UIDs this folder object appended, so a search-based lookup never takes them for a new one. */
   private readonly appended = new Set<number>();
   private appendFloor: number;
+  /** The read-only warning was given (once per folder). */
+  private warnedReadOnly = false;
   /** Keywords of the mailbox's FLAGS as last seen: listFlags() searches them without waiting for EXAMINE. */
   private keywordsSeen: string[];
 
@@ -104,7 +106,6 @@ export class ImapFolder implements Folder {
       return fn(client, mailbox);
     });
   }
-  private warnedReadOnly = false;
 
   private uids(keys: readonly string[]): number[] {
     return keys.map((k) => uidOfKey(k, this.identity, this.name));

@@ -69,21 +69,10 @@ export async function keptSelection(c: LeanClient, path: string): Promise<Select
     await c.command("NOOP", {
       // Nothing else is in flight: everything untagged until the NOOP completes is its news.
       untagged: (r) => {
-        const t = r.text;
-        let m = /^\* (\d+) EXISTS$/i.exec(t);
-        if (m) {
-          sel.exists = Number(m[1]);
-          own++;
-        } else if ((m = /^\* \d+ EXPUNGE$/i.exec(t))) {
+        if (mailboxNews(r, sel)) own++;
+        else if (/^\* \d+ EXPUNGE$/i.test(r.text)) {
           if (sel.exists !== undefined) sel.exists--;
           own++;
-        } else if (/^\* FLAGS\b/i.test(t)) {
-          own++;
-          try {
-            sel.flags = new Cursor(r, 8).atomList();
-          } catch {
-            delete sel.flags;
-          }
         }
         return true;
       },
@@ -95,6 +84,28 @@ export async function keptSelection(c: LeanClient, path: string): Promise<Select
   if (selection.get(c) !== was) return undefined;
   selection.set(c, { path, sel, notices: was.notices + own });
   return { ...sel };
+}
+
+/**
+ * EXISTS and FLAGS, as an EXAMINE or a NOOP reports them: recorded in `sel`; true when `r` was one
+ * (the client counts both as change notices).
+ */
+function mailboxNews(r: Response, sel: Selected): boolean {
+  const t = r.text;
+  const m = /^\* (\d+) EXISTS$/i.exec(t);
+  if (m) {
+    sel.exists = Number(m[1]);
+    return true;
+  }
+  if (!/^\* FLAGS\b/i.test(t)) return false;
+  // Only listFlags() needs them: a list we cannot read (Dovecot sends keywords such as `x(y`
+  // unquoted) leaves them unknown instead of breaking every other command.
+  try {
+    sel.flags = new Cursor(r, 8).atomList();
+  } catch {
+    delete sel.flags;
+  }
+  return true;
 }
 
 /** Starts EXAMINE (read-only select); the caller pipelines its command right behind it. */
@@ -110,25 +121,11 @@ export function startExamine(c: LeanClient, path: string): Promise<Selected> {
   const condstore = c.caps.has("CONDSTORE") ? " (CONDSTORE)" : "";
   const done = c.command(`EXAMINE ${mailboxArg(path)}${condstore}`, {
     untagged: (r) => {
-      const t = r.text;
-      if (/^\* FLAGS\b/i.test(t)) {
-        own++;
-        // Only listFlags() needs them: a list we cannot read (Dovecot sends keywords such as
-        // `x(y` unquoted) leaves them unknown instead of breaking every other command.
-        try {
-          sel.flags = new Cursor(r, 8).atomList();
-        } catch {
-          delete sel.flags;
-        }
-        return true;
-      }
-      let m = /^\* (\d+) EXISTS$/i.exec(t);
-      if (m) {
-        sel.exists = Number(m[1]);
+      if (mailboxNews(r, sel)) {
         own++;
         return true;
       }
-      m = /^\* OK \[(UIDVALIDITY|UIDNEXT|HIGHESTMODSEQ) (\d+)\]/i.exec(t);
+      const m = /^\* OK \[(UIDVALIDITY|UIDNEXT|HIGHESTMODSEQ) (\d+)\]/i.exec(r.text);
       if (m) {
         const key = m[1]!.toUpperCase();
         if (key === "UIDVALIDITY") sel.uidValidity = m[2]!;
