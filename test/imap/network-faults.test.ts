@@ -229,6 +229,22 @@ describe.skipIf(skip).concurrent("a connection cut", () => {
     await expectRecovered(w, tags);
   });
 
+  it("at the NOOP that stands in for a new EXAMINE (a folder kept selected): retried, nothing doubled", async () => {
+    const w = await world();
+    const tags = Array.from({ length: 30 }, (_, i) => `K${i}`);
+    await seedImap(
+      w.u,
+      tags.map((t) => [t, 2000]),
+    );
+    // The listing EXAMINEs the folder; the body fetch behind it finds it still selected and sends NOOP.
+    w.proxy.cutOnClientCommand(/^L\d+ NOOP/);
+    const r = await run(w);
+    expect(w.proxy.stats.cuts).toBe(1);
+    expectRetriedOrFailedCleanly(r);
+    expect(r.exitCode, summary(r)).toBe(EXIT.ok);
+    await expectRecovered(w, tags);
+  });
+
   it("mid-fetch of a 5 MB body: retried or failed cleanly, no partial file, nothing doubled", async () => {
     const w = await world();
     await seedImap(w.u, [["S0"], ["BIG", 5 * MB], ["S1"]]);

@@ -143,13 +143,13 @@ export class ImapFolder implements Folder {
       }
       return sel;
     };
-    const kept = await keptSelection(c, this.path);
-    if (kept) return { sel: Promise.resolve(check(kept)) };
-    return {
-      sel: startExamine(c, this.path).then(check, (err: unknown) => {
-        throw examineError(this.store, err, this.name, what);
-      }),
+    // Either way a failure is a DriverError: read() and readMany() call this outside withLean.
+    const failed = (err: unknown): never => {
+      throw examineError(this.store, err, this.name, what);
     };
+    const kept = await keptSelection(c, this.path).catch(failed);
+    if (kept) return { sel: Promise.resolve(check(kept)) };
+    return { sel: startExamine(c, this.path).then(check, failed) };
   }
 
   private meta(row: FetchRow): MessageMeta {
