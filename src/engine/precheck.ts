@@ -30,29 +30,29 @@ export async function precheck(input: PrecheckInput): Promise<PrecheckResult> {
   const pairs = new Map<string, PairInfo>();
   const mended: string[] = [];
   const problems: string[] = [];
-  // Left's pairs in row order, then those only right knows: rows come ordered, so the order is
-  // stable. Only the right side is indexed; in the usual case every left row finds its twin.
+  // Only the right side is indexed: in the usual case every left row finds its twin there.
   const rightByPair = new Map<string, StateRow>();
   for (const row of input.rows.right) rightByPair.set(row.pairId, row);
-  const lonely: StateRow[] = [];
-  const leftByPair = new Map<string, StateRow>();
+  let unpaired = false;
   for (const l of input.rows.left) {
     const r = rightByPair.get(l.pairId);
     if (r) pairs.set(l.pairId, pairInfo(l.pairId, l, r));
-    else if (!leftByPair.has(l.pairId)) lonely.push(l);
-    // The last row of a pairId stands (as a map by pairId keeps it).
-    leftByPair.set(l.pairId, l);
+    else unpaired = true;
   }
-  if (lonely.length === 0 && pairs.size === rightByPair.size) return { pairs, mended, problems };
+  if (!unpaired && pairs.size === rightByPair.size) return { pairs, mended, problems };
+  // A pair known on one side only (a run was cut off): left's, then those only right knows, in row
+  // order, so the order is stable; the last row of a pairId stands, as a map by pairId keeps it.
+  const leftByPair = new Map<string, StateRow>();
+  for (const row of input.rows.left) leftByPair.set(row.pairId, row);
+  const lonely = [...leftByPair.values()].filter((l) => !rightByPair.has(l.pairId));
   for (const r of rightByPair.values()) if (!leftByPair.has(r.pairId)) lonely.push(r);
   const recorded: Record<Side, Set<string>> = {
     left: new Set(input.rows.left.map((r) => r.key)),
     right: new Set(input.rows.right.map((r) => r.key)),
   };
-  for (const first of lonely) {
-    const has: Side = leftByPair.has(first.pairId) ? "left" : "right";
-    const row = has === "left" ? leftByPair.get(first.pairId)! : first;
+  for (const row of lonely) {
     const pairId = row.pairId;
+    const has: Side = leftByPair.has(pairId) ? "left" : "right";
     const lacks = otherSide(has);
     const st = input.states[has];
     if (!input.listing[has].has(row.key)) {
