@@ -43,7 +43,8 @@ const FILE = "proof.json";
 
 /**
  * A fingerprint of a listing that needs no sort and no copy: the sum, lane by lane mod 2^32, of a
- * 128-bit hash of every entry (key, NUL, its flags sorted and joined by spaces), with the count.
+ * 128-bit value per entry (two 32-bit hashes of its key, NUL and flags sorted and joined by spaces,
+ * by two different mixings, spread over four lanes), with the count.
  * A sum is the same in any order, so a Maildir's directory order and a server's UID order agree
  * without sorting 100,000 entries; a changed, added or lost entry changes the sum unless its
  * hash collides (2^-64 for accidents). Not a cryptographic hash: it guards against mistakes, and
