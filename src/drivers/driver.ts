@@ -118,6 +118,13 @@ export interface Folder {
    * another call on this folder.
    */
   listFlags?(): Promise<KeyFlags[]>;
+  /**
+   * Optional: the print (model/fingerprint.ts) of what listFlags() would give, fed straight from
+   * what the store reads, without building that listing; undefined when this way cannot tell
+   * (the caller then prints listFlags()). A print that differs from listFlags()' can only make a
+   * proof fail, never pass: the prints of two different listings are different.
+   */
+  printFlags?(): Promise<{ count: number; fingerprint: string } | undefined>;
   /** The message bytes, exactly as stored. */
   read(key: string): AsyncIterable<Uint8Array>;
   /**

@@ -41,78 +41,8 @@ export interface Proof {
 
 const FILE = "proof.json";
 
-/**
- * A fingerprint of a listing that needs no sort and no copy: the sum, lane by lane mod 2^32, of a
- * 128-bit value per entry (two 32-bit hashes of its key, NUL and flags sorted and joined by spaces,
- * by two different mixings, spread over four lanes), with the count.
- * A sum is the same in any order, so a Maildir's directory order and a server's UID order agree
- * without sorting 100,000 entries; a changed, added or lost entry changes the sum unless its
- * hash collides (2^-64 for accidents). Not a cryptographic hash: it guards against mistakes, and
- * whoever can shape keys and flags in a store can change the mail itself anyway.
- */
-export function fingerprintOf(entries: Iterable<{ key: string; flags: readonly string[] }>): string {
-  let s0 = 0;
-  let s1 = 0;
-  let s2 = 0;
-  let s3 = 0;
-  let n = 0;
-  for (const e of entries) {
-    // Two different mixings of the same characters, so that the lanes are not one hash twice.
-    let a = 0x811c9dc5;
-    let b = 0x9747b28c;
-    const key = e.key;
-    for (let i = 0; i < key.length; i++) {
-      const c = key.charCodeAt(i);
-      a = Math.imul(a ^ c, 0x01000193);
-      b = Math.imul(b ^ c, 0x5bd1e995);
-      b ^= b >>> 15;
-    }
-    // NUL and space separate: neither occurs in a key or a flag we keep.
-    const flags = e.flags;
-    const sorted = flags.length < 2 || isSorted(flags) ? flags : [...flags].sort();
-    for (let f = 0; f < sorted.length; f++) {
-      const flag = sorted[f]!;
-      const sep = f === 0 ? 0 : 32;
-      a = Math.imul(a ^ sep, 0x01000193);
-      b = Math.imul(b ^ sep, 0x5bd1e995);
-      b ^= b >>> 15;
-      for (let i = 0; i < flag.length; i++) {
-        const c = flag.charCodeAt(i);
-        a = Math.imul(a ^ c, 0x01000193);
-        b = Math.imul(b ^ c, 0x5bd1e995);
-        b ^= b >>> 15;
-      }
-    }
-    // Without flags the entry still ends in its NUL: "k" + no flags differs from "k\0" + "".
-    if (sorted.length === 0) {
-      a = Math.imul(a ^ 0, 0x01000193);
-      b = Math.imul(b ^ 0, 0x5bd1e995);
-      b ^= b >>> 15;
-    }
-    s0 = (s0 + fmix(a ^ 0x3c6ef372)) | 0;
-    s1 = (s1 + fmix(b ^ 0xa54ff53a)) | 0;
-    s2 = (s2 + fmix((a + Math.imul(b, 0x27d4eb2f)) | 0)) | 0;
-    s3 = (s3 + fmix((b ^ Math.imul(a, 0x165667b1)) | 0)) | 0;
-    n++;
-  }
-  const hex = (x: number) => (x >>> 0).toString(16).padStart(8, "0");
-  return `m1:${n}:${hex(s0)}${hex(s1)}${hex(s2)}${hex(s3)}`;
-}
-
-function isSorted(flags: readonly string[]): boolean {
-  for (let i = 1; i < flags.length; i++) if (flags[i - 1]! > flags[i]!) return false;
-  return true;
-}
-
-/** MurmurHash3's 32-bit finalizer: every input bit reaches every output bit. */
-function fmix(h: number): number {
-  h ^= h >>> 16;
-  h = Math.imul(h, 0x85ebca6b);
-  h ^= h >>> 13;
-  h = Math.imul(h, 0xc2b2ae35);
-  h ^= h >>> 16;
-  return h;
-}
+/** The print of a listing: see model/fingerprint.ts. */
+export { fingerprintOf } from "../model/fingerprint.js";
 
 /** What decides which stores and folders a run syncs, and how: a change means a new proof is needed. */
 export function configKey(account: AccountConfig): string {

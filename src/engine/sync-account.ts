@@ -167,12 +167,12 @@ async function proveUnchanged(
       try {
         if (left.identity !== p.left.identity || right.identity !== p.right.identity) return false;
         if (!left.listFlags || !right.listFlags) return false;
-        const [a, b] = await Promise.all([left.listFlags(), right.listFlags()]);
+        const [a, b] = await Promise.all([printOf(left), printOf(right)]);
         return (
-          a.length === p.left.count &&
-          b.length === p.right.count &&
-          fingerprintOf(a) === p.left.fingerprint &&
-          fingerprintOf(b) === p.right.fingerprint
+          a.count === p.left.count &&
+          b.count === p.right.count &&
+          a.fingerprint === p.left.fingerprint &&
+          b.fingerprint === p.right.fingerprint
         );
       } finally {
         await Promise.allSettled([left.close(), right.close()]);
@@ -214,6 +214,14 @@ async function proveUnchanged(
     if (err instanceof DriverError) return new Map();
     throw err;
   }
+}
+
+/** The print of a folder's listFlags(): straight from the store where it can, else of the listing. */
+async function printOf(h: Folder): Promise<{ count: number; fingerprint: string }> {
+  const direct = await h.printFlags?.();
+  if (direct) return direct;
+  const listed = await h.listFlags!();
+  return { count: listed.length, fingerprint: fingerprintOf(listed) };
 }
 
 /** Opens a side's state; with --resync, a damaged one is moved aside and rebuilt from both sides. */

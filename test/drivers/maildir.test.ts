@@ -17,6 +17,7 @@ import { join } from "node:path";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import { DriverError, type Folder, type Store } from "../../src/drivers/driver.js";
 import { openMaildirStore } from "../../src/drivers/maildir/maildir-store.js";
+import { fingerprintOf } from "../../src/model/fingerprint.js";
 import type { MessageMeta } from "../../src/model/types.js";
 
 let sandbox: string;
@@ -280,6 +281,8 @@ describe("MaildirFolder messages", () => {
     expect(warnings[1]).toContain("6001.dir.host");
     // listFlags() reads no stat for plain files, yet drops the same entries.
     expect((await inbox.listFlags!()).map((m) => m.key)).toEqual([good]);
+    // printFlags() reads no stat at all: entries that are not plain files leave it to listFlags().
+    expect(await inbox.printFlags!()).toBeUndefined();
     const target = join(sandbox, "target");
     await writeFile(target, MSG);
     await symlink(target, join(root, "cur", "6002.link.host:2,F"));
@@ -287,6 +290,37 @@ describe("MaildirFolder messages", () => {
       (await listAll(inbox)).map((m) => m.key).sort(),
     );
     expect((await inbox.listFlags!()).length).toBe(2);
+  });
+
+  it("printFlags() is the print of listFlags(): flags, keywords, new/ without info; a key twice never matches", async () => {
+    const store = await open();
+    const inbox = await store.openFolder("INBOX");
+    const sets = [[], ["\\Seen"], ["\\Answered", "\\Seen", "Work"], ["$Junk", "\\Flagged"], ["Work"]];
+    const keys: string[] = [];
+    for (const flags of sets) keys.push(await inbox.append({ body: chunks(MSG), flags, date: DATE }));
+    // Delivered by another program: in new/, no info part at all.
+    await writeFile(join(root, "new", "7000.fresh.host"), MSG);
+    const printOf = (l: { key: string; flags: string[] }[]) => ({
+      count: l.length,
+      fingerprint: fingerprintOf(l),
+    });
+    const listed = await inbox.listFlags!();
+    expect(listed).toHaveLength(6);
+    expect(await inbox.printFlags!()).toEqual(printOf(listed));
+    // A flag changed by another program changes the print, and it still equals listFlags()'.
+    const [name] = (await readdir(join(root, "cur"))).filter((n) => n.startsWith(keys[1]!));
+    await rename(join(root, "cur", name!), join(root, "cur", `${keys[1]}:2,FS`));
+    const after = await inbox.printFlags!();
+    expect(after).toEqual(printOf(await inbox.listFlags!()));
+    expect(after).not.toEqual(printOf(listed));
+    // The same key in cur/ and in new/: listFlags() lists it once, the print counts both, and so
+    // can never match a print of any listing (a proof then fails, and the run lists for real).
+    await writeFile(join(root, "new", `${keys[0]}`), MSG);
+    const twice = await inbox.printFlags!();
+    const once = await inbox.listFlags!();
+    expect(once).toHaveLength(6);
+    expect(twice?.count).toBe(7);
+    expect(twice?.fingerprint).not.toBe(fingerprintOf(once));
   });
 
   it("fails loudly (not with an empty listing) when cur/ cannot be read", async () => {

@@ -8,6 +8,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { Folder, KeyFlags, Store } from "../../src/drivers/driver.js";
 import { openImapStore } from "../../src/drivers/imap/imap-store.js";
 import { eachPosition, parseEsearch, parseUidRanges } from "../../src/drivers/imap/lean/parse.js";
+import { fingerprintOf } from "../../src/model/fingerprint.js";
 import type { MessageMeta } from "../../src/model/types.js";
 import {
   chownToMailUser,
@@ -141,6 +142,10 @@ describe.skipIf(skip)("IMAP listFlags() against Dovecot", () => {
       expect(flags.get(10)).toEqual(["$Forwarded", "Work", "\\Seen", "label-2"]);
       expect(flags.get(11)).toEqual(["$Junk", "\\Deleted"]);
       expect(lines(got)).toEqual(await listed(folder));
+      // printFlags(): the same searches, the print of this very listing, and no listing built.
+      wire.take();
+      expect(await folder.printFlags!()).toEqual({ count: 14, fingerprint: fingerprintOf(got) });
+      expect(wire.take().some((l) => l.startsWith("UID FETCH"))).toBe(false);
     } finally {
       await store.close();
     }
@@ -161,6 +166,8 @@ describe.skipIf(skip)("IMAP listFlags() against Dovecot", () => {
       expect(got).toHaveLength(14);
       expect(flagsByUid(got).get(7)).toEqual(SYSTEM);
       expect(lines(got)).toEqual(await listed(folder));
+      // Without ESEARCH there is nothing to print from: the caller prints listFlags().
+      expect(await folder.printFlags!()).toBeUndefined();
     } finally {
       await store.close();
     }
@@ -173,6 +180,9 @@ describe.skipIf(skip)("IMAP listFlags() against Dovecot", () => {
       try {
         const folder = await store.openFolder("INBOX");
         expect(await folder.listFlags!()).toEqual([]);
+        const print = await folder.printFlags!();
+        if (srv === server) expect(print).toEqual({ count: 0, fingerprint: fingerprintOf([]) });
+        else expect(print).toBeUndefined();
       } finally {
         await store.close();
       }
@@ -188,6 +198,8 @@ describe.skipIf(skip)("IMAP listFlags() against Dovecot", () => {
       const folder = await store.openFolder("INBOX");
       const before = await folder.listFlags!();
       expect(lines(before)).toEqual(await listed(folder));
+      const printBefore = await folder.printFlags!();
+      expect(printBefore?.fingerprint).toBe(fingerprintOf(before));
       await withImap(u, async (c) => {
         await c.mailboxOpen("INBOX");
         await c.messageFlagsAdd("1", ["Brand-New", "\\Flagged"], { uid: true });
@@ -213,7 +225,12 @@ describe.skipIf(skip)("IMAP listFlags() against Dovecot", () => {
       expect(flags.has(12)).toBe(false);
       expect(flags.get(17)).toEqual(["Later", "\\Draft"]);
       expect(lines(after)).toEqual(await listed(folder));
+      // The print follows the changes too, keywords new to the mailbox included.
+      const printAfter = await folder.printFlags!();
+      expect(printAfter).toEqual({ count: after.length, fingerprint: fingerprintOf(after) });
+      expect(printAfter?.fingerprint).not.toBe(printBefore?.fingerprint);
       // Next time they go out with the first batch (once each), still exact.
+      wire.take();
       expect(lines(await folder.listFlags!())).toEqual(lines(after));
       expect(wire.take().filter((l) => l.endsWith("KEYWORD Brand-New"))).toHaveLength(1);
     } finally {

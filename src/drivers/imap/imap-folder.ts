@@ -4,6 +4,7 @@
 // rest takes imapflow's mailbox lock, re-selects the mailbox if another one was selected
 // meanwhile, and refuses to act if UIDVALIDITY changed.
 import type { FetchMessageObject, ImapFlow, MailboxObject } from "imapflow";
+import { ListingPrint } from "../../model/fingerprint.js";
 import { type Flag, type MessageMeta, normalizeFlags } from "../../model/types.js";
 import {
   type AppendInput,
@@ -34,7 +35,14 @@ import {
   startFetchStream,
   startSearch,
 } from "./lean/ops.js";
-import { eachPosition, type FetchRow, isSendableFlag, listingFlags, parseUidRanges } from "./lean/parse.js";
+import {
+  eachPosition,
+  type FetchRow,
+  isSendableFlag,
+  listingFlags,
+  parseUidRanges,
+  type UidRanges,
+} from "./lean/parse.js";
 import { collectBody, sendableFlags, toMeta } from "./message-utils.js";
 import { chunkedUidSets, makeKey, uidOfKey } from "./uid-set.js";
 
@@ -229,14 +237,80 @@ export class ImapFolder implements Folder {
     });
   }
 
-  /**
-   * The ESEARCH way of listFlags(); null when its answers cannot be trusted to be exactly what a
-   * FETCH would say: the mailbox's FLAGS names a flag we cannot search for (an unknown system
-   * flag, a keyword that is no atom, two keywords differing only in case), a keyword searched for
-   * is missing from FLAGS yet found on a message, the server announced a change while the
-   * searches ran, the UIDs of ALL are not EXISTS many, or a set names a UID that ALL has not.
-   */
+  /** The ESEARCH way of listFlags(); null where searchFlags() does not trust the answers. */
   private async flagsBySearch(c: LeanClient): Promise<KeyFlags[] | null> {
+    const found = await this.searchFlags(c);
+    if (!found) return null;
+    const { all, byFlag } = found;
+    const out: KeyFlags[] = new Array(all.count);
+    const prefix = `${this.identity}/`;
+    let p = 0;
+    for (let r = 0; r < all.lo.length; r++) {
+      for (let u = all.lo[r]!, hi = all.hi[r]!; u <= hi; u++) out[p++] = { key: prefix + u, flags: [] };
+    }
+    for (const [flag, set] of byFlag) {
+      eachPosition(set, all, (from, to) => {
+        for (let i = from; i <= to; i++) out[i]!.flags.push(flag);
+      });
+    }
+    return out;
+  }
+
+  /**
+   * listFlags()' print from the same searches, without a listing: one bit per flag and message,
+   * and the key hashed from the UIDVALIDITY and the UID's digits. Undefined where listFlags()
+   * would fetch instead (no ESEARCH, answers it does not trust, more than 31 flags in use).
+   */
+  async printFlags(): Promise<{ count: number; fingerprint: string } | undefined> {
+    return await this.withLean("Listing flags", "folder", async (c) => {
+      if (!c.caps.has("ESEARCH")) return undefined;
+      const found = await this.searchFlags(c);
+      if (!found || found.byFlag.length > 31) return undefined;
+      const { all, byFlag } = found;
+      const bits = new Uint32Array(all.count);
+      for (let f = 0; f < byFlag.length; f++) {
+        const bit = 1 << f;
+        eachPosition(byFlag[f]![1], all, (from, to) => {
+          for (let i = from; i <= to; i++) bits[i]! |= bit;
+        });
+      }
+      // Few distinct flag sets in a folder: each becomes an array once (byFlag is in flag order).
+      const sets = new Map<number, Flag[]>();
+      const flagsOf = (mask: number): Flag[] => {
+        let flags = sets.get(mask);
+        if (flags === undefined) {
+          flags = byFlag.filter((_, f) => (mask & (1 << f)) !== 0).map(([flag]) => flag);
+          sets.set(mask, flags);
+        }
+        return flags;
+      };
+      const print = new ListingPrint();
+      const prefix = `${this.identity}/`;
+      let p = 0;
+      for (let r = 0; r < all.lo.length; r++) {
+        for (let u = all.lo[r]!, hi = all.hi[r]!; u <= hi; u++) {
+          print.key(prefix);
+          print.keyDigits(u);
+          print.flags(flagsOf(bits[p++]!));
+        }
+      }
+      return { count: print.count, fingerprint: print.digest() };
+    });
+  }
+
+  /**
+   * The searches behind flagsBySearch() and printFlags(): every UID (`all`) and, per flag in
+   * sorted order (so that every message's flags come out sorted, as normalizeFlags gives them),
+   * the set of UIDs that carry it, checked against `all`. Null when the answers cannot be trusted
+   * to be exactly what a FETCH would say: the mailbox's FLAGS names a flag we cannot search for
+   * (an unknown system flag, a keyword that is no atom, two keywords differing only in case), a
+   * keyword searched for is missing from FLAGS yet found on a message, the server announced a
+   * change while the searches ran, the UIDs of ALL are not EXISTS many, or a set names a UID that
+   * ALL has not.
+   */
+  private async searchFlags(
+    c: LeanClient,
+  ): Promise<{ all: UidRanges; byFlag: Array<[Flag, string]> } | null> {
     const { sel } = await this.begin(c, "Listing flags");
     const searches = new SetSearches(c);
     searches.add("ALL");
@@ -281,22 +355,14 @@ export class ImapFolder implements Folder {
     }
     const all = parseUidRanges(searches.sets.get("ALL")!);
     if (!all || all.count !== selected.exists) return null;
-    const out: KeyFlags[] = new Array(all.count);
-    const prefix = `${this.identity}/`;
-    let p = 0;
-    for (let r = 0; r < all.lo.length; r++) {
-      for (let u = all.lo[r]!, hi = all.hi[r]!; u <= hi; u++) out[p++] = { key: prefix + u, flags: [] };
-    }
-    // In sorted order, so that every message's flags come out sorted (as normalizeFlags gives them).
     searchFor.sort((a, b) => (a[0] < b[0] ? -1 : a[0] > b[0] ? 1 : 0));
+    const byFlag: Array<[Flag, string]> = [];
     for (const [flag, criteria] of searchFor) {
       const set = searches.sets.get(criteria)!;
-      const ok = eachPosition(set, all, (from, to) => {
-        for (let i = from; i <= to; i++) out[i]!.flags.push(flag);
-      });
-      if (!ok) return null;
+      if (!eachPosition(set, all, () => {})) return null;
+      byFlag.push([flag, set]);
     }
-    return out;
+    return { all, byFlag };
   }
 
   /**

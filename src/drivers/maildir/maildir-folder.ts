@@ -23,6 +23,7 @@ import {
 import { type FileHandle, open, readdir, rename, unlink } from "node:fs/promises";
 import { join } from "node:path";
 import { promisify } from "node:util";
+import { ListingPrint } from "../../model/fingerprint.js";
 import type { Flag, MessageMeta } from "../../model/types.js";
 import {
   type AppendInput,
@@ -37,6 +38,8 @@ import {
   decodeLetters,
   encodeFlags,
   formatFileName,
+  INFO_SEPARATOR,
+  type KeywordLetters,
   newBaseName,
   parseFileName,
   sortLetters,
@@ -90,17 +93,21 @@ function isKeywordFlag(flag: string): boolean {
 }
 
 /** Reads cur/ and new/ of `dir` into a key index. A key found in both is taken from cur/. */
+/** The entries of cur/ or new/; a directory that cannot be read fails loudly (never reads as empty). */
+async function readSubdir(path: string): Promise<Dirent[]> {
+  try {
+    return await readdir(path, { withFileTypes: true });
+  } catch (err) {
+    // An empty listing would read as "all gone".
+    throw fsError(err, { action: "list directory", path, scope: "folder" });
+  }
+}
+
 async function scanMaildir(dir: string, warn: (msg: string) => void): Promise<Map<string, Entry>> {
   const index = new Map<string, Entry>();
   for (const sub of ["cur", "new"] as const) {
     const path = join(dir, sub);
-    let names: Dirent[];
-    try {
-      names = await readdir(path, { withFileTypes: true });
-    } catch (err) {
-      // A folder that cannot be listed must fail loudly: an empty listing would read as "all gone".
-      throw fsError(err, { action: "list directory", path, scope: "folder" });
-    }
+    const names = await readSubdir(path);
     // No sort of the whole directory: only the rare key found twice needs an order, and there the
     // smaller name wins, whatever order readdir gave (cur/ is read first and always wins over new/).
     for (const dirent of names) {
@@ -129,6 +136,22 @@ async function scanMaildir(dir: string, warn: (msg: string) => void): Promise<Ma
     }
   }
   return index;
+}
+
+/**
+ * Decodes info letters once per distinct set (a folder has few): the flag arrays it hands out are
+ * shared between messages, so whoever receives one must not change it (nothing does).
+ */
+function letterCache(keywords: KeywordLetters): (letters: string) => Flag[] {
+  const decoded = new Map<string, Flag[]>();
+  return (letters) => {
+    let flags = decoded.get(letters);
+    if (flags === undefined) {
+      flags = decodeLetters(letters, keywords).flags;
+      decoded.set(letters, flags);
+    }
+    return flags;
+  };
 }
 
 type Found<T> = { ok: true; value: T } | { ok: false };
@@ -242,24 +265,24 @@ export class MaildirFolder implements Folder {
   async *list(opts: ListOptions = {}): AsyncGenerator<MessageMeta> {
     this.#ctx.checkOpen();
     const keywords = await this.#keywords.load();
-    const keys = [...(await this.#rescan()).keys()].sort(compareKeys);
+    // Plain sort(): keys are strings, and its code-unit order is compareKeys' order.
+    const keys = [...(await this.#rescan()).keys()].sort();
     const skipStat = opts.minDate === undefined ? opts.known : undefined;
+    const flagsOf = letterCache(keywords);
     for (const key of keys) {
       this.#ctx.checkOpen();
       if (skipStat?.has(key)) {
         // Known to the caller: its size and date are in the caller's state; only flags are needed.
         const entry = this.#index.get(key);
         if (entry === undefined) continue;
-        const { flags } = decodeLetters(parseFileName(entry.name).letters, keywords);
-        yield { key, flags, size: Number.NaN, date: Number.NaN };
+        yield { key, flags: flagsOf(parseFileName(entry.name).letters), size: Number.NaN, date: Number.NaN };
         continue;
       }
       const found = await this.#statForListing(key);
       if (found === undefined) continue;
       const date = Math.round(found.st.mtimeMs);
       if (opts.minDate !== undefined && date < opts.minDate) continue;
-      const { flags } = decodeLetters(parseFileName(found.entry.name).letters, keywords);
-      yield { key, flags, size: found.st.size, date };
+      yield { key, flags: flagsOf(parseFileName(found.entry.name).letters), size: found.st.size, date };
     }
   }
 
@@ -268,20 +291,35 @@ export class MaildirFolder implements Folder {
     this.#ctx.checkOpen();
     const keywords = await this.#keywords.load();
     const out: KeyFlags[] = [];
-    // Few distinct letter sets in a folder: decode each once (the arrays are shared, never mutated).
-    const decoded = new Map<string, Flag[]>();
+    const flagsOf = letterCache(keywords);
     for (const [key, entry] of await this.#rescan()) {
       // As list() would: only what is (or links to) a regular file is a message.
       if (entry.odd && !isRegularFile(this.#path(entry))) continue;
-      const letters = parseFileName(entry.name).letters;
-      let flags = decoded.get(letters);
-      if (flags === undefined) {
-        flags = decodeLetters(letters, keywords).flags;
-        decoded.set(letters, flags);
-      }
-      out.push({ key, flags });
+      out.push({ key, flags: flagsOf(parseFileName(entry.name).letters) });
     }
     return out;
+  }
+
+  /**
+   * listFlags()' print from the directory entries alone: no index, no entry objects. Undefined when
+   * an entry is not a plain file (listFlags() looks at such with a stat). A key found twice (in
+   * cur/ and new/) is printed twice, as no listFlags() lists it: such a print never matches a proof.
+   */
+  async printFlags(): Promise<{ count: number; fingerprint: string } | undefined> {
+    this.#ctx.checkOpen();
+    const flagsOf = letterCache(await this.#keywords.load());
+    const print = new ListingPrint();
+    for (const sub of ["cur", "new"] as const) {
+      for (const dirent of await readSubdir(join(this.#dir, sub))) {
+        const name = dirent.name;
+        if (name.charCodeAt(0) === 46 /* . */) continue;
+        if (!dirent.isFile()) return undefined;
+        const at = name.indexOf(INFO_SEPARATOR);
+        print.key(name, at < 0 ? name.length : at);
+        print.flags(flagsOf(at < 0 ? "" : name.slice(at + INFO_SEPARATOR.length)));
+      }
+    }
+    return { count: print.count, fingerprint: print.digest() };
   }
 
   /** The stat of `key`'s file, or undefined (with a warning when it exists but cannot be used). */

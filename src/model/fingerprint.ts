@@ -1,0 +1,107 @@
+/**
+ * The fingerprint of a listing (keys and flags), as the proof keeps it (engine/proof.ts): no sort
+ * and no copy. The sum, lane by lane mod 2^32, of a 128-bit value per entry (two 32-bit hashes of
+ * its key, NUL and flags sorted and joined by spaces, by two different mixings, spread over four
+ * lanes), with the count. A sum is the same in any order, so a Maildir's directory order and a
+ * server's UID order agree without sorting 100,000 entries; a changed, added or lost entry changes
+ * the sum unless its hash collides (2^-64 for accidents). Not a cryptographic hash: it guards
+ * against mistakes, and whoever can shape keys and flags in a store can change the mail itself.
+ *
+ * Drivers feed it straight from what they read (a file name, a UID), so that a listing that is
+ * only to be printed is never built: key() or keyOf(), optionally keyDigits(), then flags().
+ */
+export class ListingPrint {
+  private a = 0;
+  private b = 0;
+  private s0 = 0;
+  private s1 = 0;
+  private s2 = 0;
+  private s3 = 0;
+  private n = 0;
+
+  /** Starts an entry whose key is `text` up to `end` (a Maildir name without its `:2,` part). */
+  key(text: string, end = text.length): void {
+    this.a = 0x811c9dc5;
+    this.b = 0x9747b28c;
+    this.chars(text, end);
+  }
+
+  /** Continues the key with the decimal digits of `n` (a UID after `<UIDVALIDITY>/`). */
+  keyDigits(n: number): void {
+    let p = 1;
+    while (p * 10 <= n) p *= 10;
+    for (; p >= 1; p /= 10) this.mix(48 + (Math.floor(n / p) % 10));
+  }
+
+  /** Ends the entry with its flags (any order; the caller's array is not changed). */
+  flags(flags: readonly string[]): void {
+    const sorted = flags.length < 2 || isSorted(flags) ? flags : [...flags].sort();
+    // NUL ends the key, a space separates flags: neither occurs in a key or a flag we keep.
+    this.mix(0);
+    for (let f = 0; f < sorted.length; f++) {
+      if (f > 0) this.mix(32);
+      const flag = sorted[f]!;
+      this.chars(flag, flag.length);
+    }
+    const { a, b } = this;
+    this.s0 = (this.s0 + fmix(a ^ 0x3c6ef372)) | 0;
+    this.s1 = (this.s1 + fmix(b ^ 0xa54ff53a)) | 0;
+    this.s2 = (this.s2 + fmix((a + Math.imul(b, 0x27d4eb2f)) | 0)) | 0;
+    this.s3 = (this.s3 + fmix((b ^ Math.imul(a, 0x165667b1)) | 0)) | 0;
+    this.n++;
+  }
+
+  get count(): number {
+    return this.n;
+  }
+
+  digest(): string {
+    const hex = (x: number) => (x >>> 0).toString(16).padStart(8, "0");
+    return `m1:${this.n}:${hex(this.s0)}${hex(this.s1)}${hex(this.s2)}${hex(this.s3)}`;
+  }
+
+  private chars(text: string, end: number): void {
+    let { a, b } = this;
+    for (let i = 0; i < end; i++) {
+      const c = text.charCodeAt(i);
+      // Two different mixings of the same characters, so that the lanes are not one hash twice.
+      a = Math.imul(a ^ c, 0x01000193);
+      b = Math.imul(b ^ c, 0x5bd1e995);
+      b ^= b >>> 15;
+    }
+    this.a = a;
+    this.b = b;
+  }
+
+  private mix(c: number): void {
+    this.a = Math.imul(this.a ^ c, 0x01000193);
+    let b = Math.imul(this.b ^ c, 0x5bd1e995);
+    b ^= b >>> 15;
+    this.b = b;
+  }
+}
+
+/** The print of a listing held in hand. */
+export function fingerprintOf(entries: Iterable<{ key: string; flags: readonly string[] }>): string {
+  const print = new ListingPrint();
+  for (const e of entries) {
+    print.key(e.key);
+    print.flags(e.flags);
+  }
+  return print.digest();
+}
+
+function isSorted(flags: readonly string[]): boolean {
+  for (let i = 1; i < flags.length; i++) if (flags[i - 1]! > flags[i]!) return false;
+  return true;
+}
+
+/** MurmurHash3's 32-bit finalizer: every input bit reaches every output bit. */
+function fmix(h: number): number {
+  h ^= h >>> 16;
+  h = Math.imul(h, 0x85ebca6b);
+  h ^= h >>> 13;
+  h = Math.imul(h, 0xc2b2ae35);
+  h ^= h >>> 16;
+  return h;
+}
