@@ -36,6 +36,11 @@ export interface Store {
    * the store may open it more cheaply (IMAP: EXAMINE on the listing connection, no SELECT).
    */
   openFolder(name: string, opts?: { lookOnly?: boolean }): Promise<Folder>;
+  /**
+   * Optional: folders will soon be opened for writing; a store that connects for that lazily
+   * (IMAP: imapflow) starts now, in the background. Failures are met by the operation that needs it.
+   */
+  warm?(): void;
   close(): Promise<void>;
 }
 
@@ -121,8 +126,8 @@ export interface Folder {
   /**
    * Optional: the print (model/fingerprint.ts) of what listFlags() would give, fed straight from
    * what the store reads, without building that listing; undefined when this way cannot tell
-   * (the caller then prints listFlags()). A print that differs from listFlags()' can only make a
-   * proof fail, never pass: the prints of two different listings are different.
+   * (the caller then prints listFlags()). Where it is not listFlags()' print, it must be the print
+   * of no listing at all (a key twice is such), so that a proof can only fail by it, never pass.
    */
   printFlags?(): Promise<{ count: number; fingerprint: string } | undefined>;
   /** The message bytes, exactly as stored. */

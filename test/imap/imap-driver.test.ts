@@ -229,6 +229,46 @@ describe.skipIf(skip)("IMAP driver against Dovecot", () => {
     });
   });
 
+  it("a run that only reads never connects imapflow: login, NAMESPACE, LIST and listings go lean", async () => {
+    const u = await server.addUser();
+    const names = ["Entwürfe", "A&B", "日本語/Sub", "With Space", "Level/Leaf"];
+    const other = await connectImap(u);
+    try {
+      for (const n of names) await other.mailboxCreate(n.replace("/", "."));
+      await other.mailboxDelete("Level").catch(() => {});
+    } finally {
+      await other.logout();
+    }
+    const debug: string[] = [];
+    const store = await openStore(u, { debug });
+    try {
+      const folders = await store.listFolders();
+      expect(folders.map((f) => f.name)).toEqual(
+        ["A&B", "Entwürfe", "INBOX", "Level", "Level/Leaf", "With Space", "日本語", "日本語/Sub"].sort(),
+      );
+      expect(folders.find((f) => f.name === "Level")).toEqual({ name: "Level", noselect: true });
+      const sub = await store.openFolder("日本語/Sub", { lookOnly: true });
+      expect(await sub.listFlags!()).toEqual([]);
+      await sub.close();
+      const lean = debug
+        .filter((l) => l.startsWith("imap lean C: "))
+        .map((l) => l.replace(/^imap lean C: L\d+ /, ""));
+      expect(lean).toContain("NAMESPACE");
+      expect(lean).toContain('LIST "" "*"');
+      expect(lean.some((l) => l.startsWith('EXAMINE "&ZeVnLIqe-.Sub"'))).toBe(true);
+      // imapflow logs every line it sends or reads: it has not even connected.
+      expect(debug.filter((l) => /^imap (debug|info|warn|error) /.test(l))).toEqual([]);
+      // Once told that writes come, it connects (in the background), and the names stay the same.
+      store.warm?.();
+      const inbox = await store.openFolder("INBOX");
+      await inbox.close();
+      expect(debug.some((l) => /^imap (debug|info) /.test(l))).toBe(true);
+      expect((await store.listFolders()).map((f) => f.name)).toEqual(folders.map((f) => f.name));
+    } finally {
+      await store.close();
+    }
+  });
+
   it("after the first SELECT, a folder opens by one EXAMINE; it is SELECTed only when written to", async () => {
     const u = await server.addUser();
     const debug: string[] = [];
@@ -466,5 +506,33 @@ describe("folder names and UID sets (no server)", async () => {
     const sets = chunkedUidSets(sparse, 1000);
     expect(sets.every((s) => s.length <= 1000)).toBe(true);
     expect(sets.flatMap(expandUidSet)).toEqual(sparse);
+  });
+});
+
+describe.skipIf(skip)("IMAP driver against Dovecot without NAMESPACE", () => {
+  let server: DovecotServer;
+  beforeAll(async () => {
+    server = await startDovecot({ capabilities: `${NO_UIDPLUS.replace(" NAMESPACE", "")} UIDPLUS` });
+  });
+  afterAll(() => server?.stop());
+
+  it("asks imapflow at once (it knows how to find the delimiter otherwise); names as before", async () => {
+    const u = await server.addUser();
+    const other = await connectImap(u);
+    try {
+      await other.mailboxCreate("Archive.2024");
+    } finally {
+      await other.logout();
+    }
+    const debug: string[] = [];
+    const store = await openStore(u, { debug });
+    try {
+      const lean = debug.filter((l) => l.startsWith("imap lean C: "));
+      expect(lean.some((l) => l.endsWith(" NAMESPACE"))).toBe(false);
+      expect(debug.some((l) => /^imap (debug|info) /.test(l))).toBe(true);
+      expect((await store.listFolders()).map((f) => f.name)).toEqual(["Archive", "Archive/2024", "INBOX"]);
+    } finally {
+      await store.close();
+    }
   });
 });

@@ -10,7 +10,12 @@ import { DriverError, type Folder, type Store } from "../../src/drivers/driver.j
 import { connectError } from "../../src/drivers/imap/errors.js";
 import { openImapStore } from "../../src/drivers/imap/imap-store.js";
 import { LeanClient, type LeanOptions } from "../../src/drivers/imap/lean/client.js";
-import { encodeMailboxName, parseDateTime, parseFetch } from "../../src/drivers/imap/lean/parse.js";
+import {
+  decodeMailboxName,
+  encodeMailboxName,
+  parseDateTime,
+  parseFetch,
+} from "../../src/drivers/imap/lean/parse.js";
 import { toMeta } from "../../src/drivers/imap/message-utils.js";
 import type { MessageMeta } from "../../src/model/types.js";
 import {
@@ -127,6 +132,26 @@ describe("lean parser (pure)", () => {
     expect(encodeMailboxName("a&b")).toBe("a&-b");
     expect(encodeMailboxName("Entwürfe")).toBe("Entw&APw-rfe");
     expect(encodeMailboxName("日本語")).toBe("&ZeVnLIqe-");
+  });
+
+  it("decodes listed mailbox names, the exact inverse; refuses what is no valid modified UTF-7", () => {
+    for (const name of [
+      "INBOX",
+      "a&b",
+      "&",
+      "&&-",
+      "Entwürfe",
+      "日本語",
+      "mixed 日本 & Entwürfe/x",
+      "😀 emoji",
+      "tab\there",
+    ])
+      expect(decodeMailboxName(encodeMailboxName(name))).toBe(name);
+    expect(decodeMailboxName("Entw&APw-rfe")).toBe("Entwürfe");
+    expect(decodeMailboxName("a&-b")).toBe("a&b");
+    // A stray "&", a run that is no base64, half a UTF-16 unit, printable ASCII in a run, 8 bits.
+    for (const wire of ["a&b", "&APw", "&AP!-", "&AP-", "&AGE-", "Entw\u00fcrfe"])
+      expect(decodeMailboxName(wire)).toBeNull();
   });
 });
 

@@ -249,9 +249,10 @@ export class ImapFolder implements Folder {
       for (let u = all.lo[r]!, hi = all.hi[r]!; u <= hi; u++) out[p++] = { key: prefix + u, flags: [] };
     }
     for (const [flag, set] of byFlag) {
-      eachPosition(set, all, (from, to) => {
+      const ok = eachPosition(set, all, (from, to) => {
         for (let i = from; i <= to; i++) out[i]!.flags.push(flag);
       });
+      if (!ok) return null;
     }
     return out;
   }
@@ -270,9 +271,10 @@ export class ImapFolder implements Folder {
       const bits = new Uint32Array(all.count);
       for (let f = 0; f < byFlag.length; f++) {
         const bit = 1 << f;
-        eachPosition(byFlag[f]![1], all, (from, to) => {
+        const ok = eachPosition(byFlag[f]![1], all, (from, to) => {
           for (let i = from; i <= to; i++) bits[i]! |= bit;
         });
+        if (!ok) return undefined;
       }
       // Few distinct flag sets in a folder: each becomes an array once (byFlag is in flag order).
       const sets = new Map<number, Flag[]>();
@@ -301,12 +303,12 @@ export class ImapFolder implements Folder {
   /**
    * The searches behind flagsBySearch() and printFlags(): every UID (`all`) and, per flag in
    * sorted order (so that every message's flags come out sorted, as normalizeFlags gives them),
-   * the set of UIDs that carry it, checked against `all`. Null when the answers cannot be trusted
+   * the set of UIDs that carry it; the caller maps each set onto `all` with eachPosition() and
+   * gives up where that fails (a UID that ALL has not). Null when the answers cannot be trusted
    * to be exactly what a FETCH would say: the mailbox's FLAGS names a flag we cannot search for
    * (an unknown system flag, a keyword that is no atom, two keywords differing only in case), a
    * keyword searched for is missing from FLAGS yet found on a message, the server announced a
-   * change while the searches ran, the UIDs of ALL are not EXISTS many, or a set names a UID that
-   * ALL has not.
+   * change while the searches ran, or the UIDs of ALL are not EXISTS many.
    */
   private async searchFlags(
     c: LeanClient,
@@ -356,13 +358,7 @@ export class ImapFolder implements Folder {
     const all = parseUidRanges(searches.sets.get("ALL")!);
     if (!all || all.count !== selected.exists) return null;
     searchFor.sort((a, b) => (a[0] < b[0] ? -1 : a[0] > b[0] ? 1 : 0));
-    const byFlag: Array<[Flag, string]> = [];
-    for (const [flag, criteria] of searchFor) {
-      const set = searches.sets.get(criteria)!;
-      if (!eachPosition(set, all, () => {})) return null;
-      byFlag.push([flag, set]);
-    }
-    return { all, byFlag };
+    return { all, byFlag: searchFor.map(([flag, criteria]) => [flag, searches.sets.get(criteria)!]) };
   }
 
   /**

@@ -16,7 +16,7 @@ import { commandError, connectError } from "./errors.js";
 import { type Namespace, nameFromServerPath, serverPathFromName } from "./folder-names.js";
 import { examineError, ImapFolder } from "./imap-folder.js";
 import { LeanClient } from "./lean/client.js";
-import { type Selected, selectedPath, startExamine } from "./lean/ops.js";
+import { listMailboxes, readNamespace, type Selected, selectedPath, startExamine } from "./lean/ops.js";
 
 /** A lean connection quiet for longer than this is replaced rather than trusted (NAT, autologout). */
 const LEAN_MAX_IDLE_MS = 60_000;
@@ -43,10 +43,8 @@ export { resolveSecret } from "./credentials.js";
 /** Connects, logs in and returns the store. Failures: DriverError scope "store" (EAUTH, ECONNECT, ETLS). */
 export async function openImapStore(opts: ImapStoreOptions): Promise<Store> {
   const store = new ImapStore(opts);
-  // Both logins at once: the lean connection is wanted by the first listing anyway.
-  store.prewarmLean();
   try {
-    await store.connect();
+    await store.open();
   } catch (err) {
     await store.close().catch(() => {});
     throw err;
@@ -124,20 +122,68 @@ export class ImapStore implements Store, StoreContext {
     };
   }
 
+  /**
+   * Logs in on a lean connection and learns from it what every folder needs (the namespace, what
+   * the server can do). imapflow connects later, when something is to be written or a folder
+   * SELECTed (conn(), warm()): a run that only reads, as one with nothing changed, never loads it.
+   * A server whose namespace the lean connection cannot read gets imapflow at once, as before.
+   */
+  async open(): Promise<void> {
+    const lease = await this.leanAcquire();
+    let ns: Awaited<ReturnType<typeof readNamespace>>;
+    let caps: ReadonlySet<string>;
+    try {
+      ns = await readNamespace(lease.client);
+      caps = lease.client.caps;
+    } catch (err) {
+      throw this.leanError(err, `Reading the namespace of ${this.label}`, "store");
+    } finally {
+      lease.release();
+    }
+    if (!ns) {
+      await this.conn();
+      return;
+    }
+    this.ns = { prefix: ns.prefix, delimiter: ns.delimiter ?? "/" };
+    // What imapflow ENABLEs when it connects (CONDSTORE, and QRESYNC: see buildClientOptions).
+    this.caps.incremental = caps.has("CONDSTORE") && caps.has("QRESYNC");
+    this.warnNoUidplus(caps);
+    this.learned = true;
+  }
+
+  /** Namespace and capabilities are known (from open() or the first imapflow connection). */
+  private learned = false;
+
+  private warnNoUidplus(caps: ReadonlySet<string>): void {
+    if (caps.has("UIDPLUS")) return;
+    this.opts.onWarning?.(
+      `${this.label}: the server has no UIDPLUS; appended messages are found by a search, and removing messages is refused (it would need a plain EXPUNGE)`,
+    );
+  }
+
   async connect(): Promise<ImapFlow> {
     const client = await connectClient(this.opts, this.hooks);
+    if (this.closed) {
+      client.close();
+      throw new DriverError(`${this.label} is closed`, { scope: "store", code: "ECLOSED" });
+    }
     this.client = client;
-    const ns = client.namespace;
-    this.ns = { prefix: ns?.prefix ?? "", delimiter: ns?.delimiter ?? "/" };
-    const condstore = client.enabled.has("CONDSTORE");
-    const qresync = client.enabled.has("QRESYNC");
-    this.caps.incremental = condstore && qresync;
-    if (!client.capabilities.has("UIDPLUS")) {
-      this.opts.onWarning?.(
-        `${this.label}: the server has no UIDPLUS; appended messages are found by a search, and removing messages is refused (it would need a plain EXPUNGE)`,
-      );
+    if (!this.learned) {
+      const ns = client.namespace;
+      this.ns = { prefix: ns?.prefix ?? "", delimiter: ns?.delimiter ?? "/" };
+      const condstore = client.enabled.has("CONDSTORE");
+      const qresync = client.enabled.has("QRESYNC");
+      this.caps.incremental = condstore && qresync;
+      this.warnNoUidplus(new Set(client.capabilities.keys()));
+      this.learned = true;
     }
     return client;
+  }
+
+  /** The caller is about to write: imapflow connects in the background (failures are met by conn()). */
+  warm(): void {
+    if (this.closed || this.client || this.reconnecting) return;
+    this.conn().catch(() => {});
   }
 
   /** The connection, reconnecting once if the previous one was lost (e.g. dropped while idle). */
@@ -147,7 +193,7 @@ export class ImapStore implements Store, StoreContext {
     }
     if (this.client?.usable) return this.client;
     if (!this.reconnecting) {
-      this.opts.debug?.(`${this.label}: reconnecting`);
+      if (this.client) this.opts.debug?.(`${this.label}: reconnecting`);
       this.client?.close();
       this.reconnecting = this.connect().finally(() => {
         this.reconnecting = null;
@@ -161,13 +207,6 @@ export class ImapStore implements Store, StoreContext {
     if (!this.flowStale) return;
     this.flowStale = false;
     await client.noop();
-  }
-
-  private leanPending: Promise<LeanClient | null> | null = null;
-
-  /** Opens the lean connection in the background; a failure here is left to the real open to report. */
-  prewarmLean(): void {
-    this.leanPending = LeanClient.open(this.opts).catch(() => null);
   }
 
   /**
@@ -207,12 +246,6 @@ export class ImapStore implements Store, StoreContext {
 
   /** The slot's connection, opened (or replaced) as needed. */
   private async leanConnect(slot: LeanSlot): Promise<LeanClient> {
-    if (this.leanPending && slot === this.slots[0]) {
-      const warm = await this.leanPending;
-      this.leanPending = null;
-      if (warm && !slot.client) slot.client = warm;
-      else warm?.destroy();
-    }
     let client = slot.client;
     if (client?.usable && client.idleMs <= LEAN_MAX_IDLE_MS) return client;
     slot.client = null;
@@ -326,13 +359,32 @@ export class ImapStore implements Store, StoreContext {
     }
   }
 
+  /**
+   * The folders, by LIST on the lean connection where its answer is plain (read as imapflow reads
+   * it: listMailboxes), else by imapflow's LIST.
+   */
   async listFolders(): Promise<FolderInfo[]> {
-    const client = await this.conn();
-    let entries: Awaited<ReturnType<ImapFlow["list"]>>;
+    const what = `Listing the folders of ${this.label}`;
+    let entries: Array<{
+      path: string;
+      delimiter: string | null | undefined;
+      flags: Iterable<string>;
+    }> | null;
+    const lease = await this.leanAcquire();
     try {
-      entries = await client.list({ listOnly: true });
+      entries = await listMailboxes(lease.client, this.ns.prefix);
     } catch (err) {
-      throw commandError(err, `Listing the folders of ${this.label}`, "store");
+      throw this.leanError(err, what, "store");
+    } finally {
+      lease.release();
+    }
+    if (!entries) {
+      const client = await this.conn();
+      try {
+        entries = await client.list({ listOnly: true });
+      } catch (err) {
+        throw commandError(err, what, "store");
+      }
     }
     const out: FolderInfo[] = [];
     for (const entry of entries) {
@@ -439,9 +491,6 @@ export class ImapStore implements Store, StoreContext {
   async close(): Promise<void> {
     if (this.closed) return;
     this.closed = true;
-    // A connection still being warmed up is dropped as soon as it is there.
-    void this.leanPending?.then((c) => c?.destroy());
-    this.leanPending = null;
     // A lean command in flight is aborted (its caller gets ECLOSED); an idle one logs out.
     const leanDone: Promise<unknown>[] = [];
     for (const slot of this.slots) {
@@ -484,7 +533,7 @@ export class ImapStore implements Store, StoreContext {
   }
 }
 
-function hasFlag(flags: Set<string> | undefined, flag: string): boolean {
+function hasFlag(flags: Iterable<string> | undefined, flag: string): boolean {
   if (!flags) return false;
   for (const f of flags) if (f.toLowerCase() === flag.toLowerCase()) return true;
   return false;

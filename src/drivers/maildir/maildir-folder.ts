@@ -302,8 +302,9 @@ export class MaildirFolder implements Folder {
 
   /**
    * listFlags()' print from the directory entries alone: no index, no entry objects. Undefined when
-   * an entry is not a plain file (listFlags() looks at such with a stat). A key found twice (in
-   * cur/ and new/) is printed twice, as no listFlags() lists it: such a print never matches a proof.
+   * an entry is not a plain file (listFlags() looks at such with a stat): a message file replaced
+   * by a directory of its name must not print as that message. A key found twice (in cur/ and
+   * new/) is printed twice, as no listFlags() lists it: such a print never matches a proof.
    */
   async printFlags(): Promise<{ count: number; fingerprint: string } | undefined> {
     this.#ctx.checkOpen();

@@ -5,6 +5,7 @@ import { messageIdOf } from "../message-utils.js";
 import { type LeanClient, LeanError, type LiteralSink, type Tagged } from "./client.js";
 import {
   Cursor,
+  decodeMailboxName,
   encodeMailboxName,
   type FetchRow,
   formatDate,
@@ -28,6 +29,91 @@ export interface Selected {
 }
 
 export const LIST_ITEMS = "(UID FLAGS RFC822.SIZE INTERNALDATE)";
+
+/** One mailbox of a LIST answer, its name decoded. */
+export interface ListedMailbox {
+  path: string;
+  delimiter: string | null;
+  flags: string[];
+}
+
+/**
+ * `LIST "" "*"`, read the way imapflow reads it (a name is decoded from modified UTF-7; INBOX in
+ * any case is INBOX; the namespace prefix is put in front of a name without it; a leading
+ * delimiter is dropped). Null when an answer is anything else than plain (an 8-bit or badly
+ * encoded name, a response we cannot parse, an XLIST server): the caller asks imapflow instead.
+ */
+export async function listMailboxes(c: LeanClient, prefix: string): Promise<ListedMailbox[] | null> {
+  if (c.caps.has("XLIST") && !c.caps.has("SPECIAL-USE")) return null;
+  const out: ListedMailbox[] = [];
+  let plain = true;
+  await c.command('LIST "" "*"', {
+    untagged: (r) => {
+      if (!/^\* LIST /i.test(r.text)) return false;
+      try {
+        const cur = new Cursor(r, 7);
+        const flags = cur.atomList();
+        cur.skipSpaces();
+        const delimiter = cur.string();
+        cur.skipSpaces();
+        const raw = cur.bytes();
+        const wire = typeof raw === "string" ? raw : raw === null ? null : raw.toString("latin1");
+        let path = wire === null ? null : decodeMailboxName(wire);
+        if (path === null) {
+          plain = false;
+          return true;
+        }
+        if (path.toUpperCase() === "INBOX") path = "INBOX";
+        else if (prefix && !path.startsWith(prefix)) path = prefix + path;
+        if (delimiter && path.startsWith(delimiter)) path = path.slice(1);
+        out.push({ path, delimiter, flags });
+      } catch {
+        plain = false;
+      }
+      return true;
+    },
+  });
+  return plain ? out : null;
+}
+
+/**
+ * The first personal namespace (prefix ending in its delimiter), as imapflow takes it; undefined
+ * when the server has no NAMESPACE or its answer is not plain (the caller asks imapflow instead).
+ */
+export async function readNamespace(
+  c: LeanClient,
+): Promise<{ prefix: string; delimiter: string | null } | undefined> {
+  if (!c.caps.has("NAMESPACE")) return undefined;
+  let found: { prefix: string; delimiter: string | null } | undefined;
+  await c.command("NAMESPACE", {
+    untagged: (r) => {
+      if (!/^\* NAMESPACE /i.test(r.text)) return false;
+      try {
+        const cur = new Cursor(r, 12);
+        if (cur.peek() !== 40) {
+          // NIL: no personal namespace; imapflow then takes "" and ".".
+          found = cur.string() === null ? { prefix: "", delimiter: "." } : undefined;
+          return true;
+        }
+        cur.pos++;
+        cur.skipSpaces();
+        if (cur.peek() !== 40) return true;
+        cur.pos++;
+        let prefix = cur.string();
+        cur.skipSpaces();
+        const delimiter = cur.string();
+        // imapflow keeps a prefix as sent: one that would need decoding is left to it.
+        if (prefix === null || /[^\x20-\x7e]|&/.test(prefix)) return true;
+        if (delimiter && prefix && !prefix.endsWith(delimiter)) prefix += delimiter;
+        found = { prefix, delimiter };
+      } catch {
+        found = undefined;
+      }
+      return true;
+    },
+  });
+  return found ?? undefined;
+}
 
 /** The mailbox argument of a command. */
 export function mailboxArg(path: string): string {

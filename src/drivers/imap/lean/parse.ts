@@ -74,6 +74,44 @@ export function encodeMailboxName(name: string): string {
   return out;
 }
 
+/**
+ * A mailbox name as a server lists it (modified UTF-7, RFC 3501 5.1.3), decoded: the inverse of
+ * encodeMailboxName. Null for a name that is no valid modified UTF-7 (a stray `&`, a bad base64
+ * run, an odd number of bytes, an 8-bit byte): the caller then leaves the decoding to imapflow.
+ */
+export function decodeMailboxName(wire: string): string | null {
+  if (/[^\x20-\x7e]/.test(wire)) return null;
+  let out = "";
+  let i = 0;
+  while (i < wire.length) {
+    const amp = wire.indexOf("&", i);
+    if (amp < 0) {
+      out += wire.slice(i);
+      break;
+    }
+    out += wire.slice(i, amp);
+    const end = wire.indexOf("-", amp + 1);
+    if (end < 0) return null;
+    const run = wire.slice(amp + 1, end);
+    i = end + 1;
+    if (run === "") {
+      out += "&";
+      continue;
+    }
+    if (!/^[A-Za-z0-9+,]+$/.test(run)) return null;
+    const bytes = Buffer.from(run.replace(/,/g, "/"), "base64");
+    // Whole UTF-16 units only, and no bits left over beyond the padding base64 allows.
+    if (bytes.length === 0 || bytes.length % 2 !== 0 || Math.floor((run.length * 6) / 8) !== bytes.length)
+      return null;
+    let units = "";
+    for (let k = 0; k < bytes.length; k += 2) units += String.fromCharCode(bytes.readUInt16BE(k));
+    // A run must not encode what is sent as itself (printable ASCII): that name has another spelling.
+    if (/[\x20-\x7e]/.test(units)) return null;
+    out += units;
+  }
+  return out;
+}
+
 /** A quoted string, or null when `s` cannot be one (8-bit, CR, LF, NUL): send a literal then. */
 export function quoted(s: string): string | null {
   if (/[^\x01-\x09\x0b\x0c\x0e-\x7f]/.test(s)) return null;
