@@ -1,10 +1,10 @@
 import type { Folder } from "../drivers/driver.js";
+import { fingerprintOf, ListingPrint } from "../model/fingerprint.js";
 import type { Drift } from "../model/report.js";
 import { flagsKey, type MessageMeta, type Side, sameFlags } from "../model/types.js";
 import type { StateRow } from "../state/side-state.js";
 import { digestOf } from "./digest.js";
 import { listAll } from "./listing.js";
-import { fingerprintOf } from "./proof.js";
 
 /**
  * Verification (SYNC-MODEL.md step 8): a full fresh listing of both sides held against both states.
@@ -27,10 +27,48 @@ export interface VerifyInput {
   fingerprint?: (side: Side, fingerprint: string, count: number) => void;
 }
 
+/**
+ * Verification without a listing or a map, where it can decide: true when both stores print as
+ * their states (keys and flags: model/fingerprint.ts) and both states print the same pairs with
+ * the same flags, pairIds unique on the left (then on the right too). Each equality of prints is
+ * exactly "no drift" of the kinds verifyFolder names, so true is its empty answer, reached by
+ * hashing instead of a lookup per message; anything else (a difference, a window, held pairs, a
+ * deep check, a store that cannot print) is false and the full comparison runs and names the drift.
+ */
+async function agreeByPrints(input: VerifyInput): Promise<boolean> {
+  if (input.minDate !== 0 || input.deep || (input.skipPairs?.size ?? 0) > 0) return false;
+  const { rows, handles } = input;
+  const byKey = (list: readonly StateRow[]) => fingerprintOf(list);
+  const byPair = (list: readonly StateRow[]) => {
+    const print = new ListingPrint();
+    for (const r of list) {
+      print.key(r.pairId);
+      print.flags(r.flags);
+    }
+    return print.digest();
+  };
+  if (byPair(rows.left) !== byPair(rows.right)) return false;
+  const pairIds = new Set<string>();
+  for (const r of rows.left) pairIds.add(r.pairId);
+  if (pairIds.size !== rows.left.length) return false;
+  const storePrint = async (side: Side) => {
+    const reuse = input.listing?.[side];
+    if (reuse) return { count: reuse.size, fingerprint: fingerprintOf(reuse.values()) };
+    return await handles[side].printFlags?.();
+  };
+  const [left, right] = await Promise.all([storePrint("left"), storePrint("right")]);
+  if (!left || !right) return false;
+  if (left.fingerprint !== byKey(rows.left) || right.fingerprint !== byKey(rows.right)) return false;
+  input.fingerprint?.("left", left.fingerprint, left.count);
+  input.fingerprint?.("right", right.fingerprint, right.count);
+  return true;
+}
+
 /** One entry of a verification listing: keys and flags; a date only where the listing has one. */
 type Seen = { key: string; flags: readonly string[]; date?: number };
 
 export async function verifyFolder(input: VerifyInput): Promise<Drift[]> {
+  if (await agreeByPrints(input)) return [];
   // Listings are only read here, never changed: a reused one is the caller's map as it is.
   const fresh = async (side: Side): Promise<Map<string, Seen>> => {
     const reuse = input.listing?.[side];

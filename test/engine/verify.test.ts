@@ -1,6 +1,7 @@
 import { describe, expect, it } from "vitest";
 import type { Folder } from "../../src/drivers/driver.js";
 import { verifyFolder } from "../../src/engine/verify.js";
+import { fingerprintOf } from "../../src/model/fingerprint.js";
 import type { MessageMeta, Side } from "../../src/model/types.js";
 import type { StateRow } from "../../src/state/side-state.js";
 
@@ -81,6 +82,48 @@ describe("verifyFolder", () => {
     const found = await drift({ left: l, right: r }, { left: listingOf(l), right: listingOf(r) });
     expect(found).toContain("right b pair recorded on right only");
     expect(found).toContain("left 1/2 pair recorded on left only");
+  });
+
+  it("a pairId recorded twice on both sides is named, though both states print the same pairs", async () => {
+    const l = [row("left", "1/1", "p1", ["\\Seen"]), row("left", "1/2", "p1", ["\\Seen"])];
+    const r = [row("right", "a", "p1", ["\\Seen"]), row("right", "b", "p1", ["\\Seen"])];
+    const found = await drift({ left: l, right: r }, { left: listingOf(l), right: listingOf(r) });
+    expect(found).toContain("left 1/2 pair recorded on left only");
+  });
+
+  it("where all agrees, the stores are printed, not listed; where a print differs, listed and named", async () => {
+    const calls: string[] = [];
+    const store = (side: Side, listed: MessageMeta[]): Folder =>
+      ({
+        printFlags: async () => {
+          calls.push(`${side} print`);
+          return { count: listed.length, fingerprint: fingerprintOf(listed) };
+        },
+        listFlags: async () => {
+          calls.push(`${side} list`);
+          return listed.map((m) => ({ key: m.key, flags: m.flags }));
+        },
+      }) as unknown as Folder;
+    const prints: string[] = [];
+    const verify = (l: MessageMeta[], r: MessageMeta[]) =>
+      verifyFolder({
+        folder: { left: "L", right: "R" },
+        handles: { left: store("left", l), right: store("right", r) },
+        rows: { left, right },
+        minDate: 0,
+        fingerprint: (side, fingerprint, count) => prints.push(`${side} ${count} ${fingerprint}`),
+      });
+    const l = [...listingOf(left).values()];
+    const r = [...listingOf(right).values()];
+    expect(await verify(l, r)).toEqual([]);
+    expect(calls).toEqual(["left print", "right print"]);
+    expect(prints).toEqual([`left 3 ${fingerprintOf(l)}`, `right 3 ${fingerprintOf(r)}`]);
+    calls.length = 0;
+    const changed = r.map((m) => (m.key === "b" ? { ...m, flags: ["\\Flagged"] } : m));
+    expect((await verify(l, changed)).map((d) => `${d.side} ${d.key} ${d.what}`)).toEqual([
+      'right b flags differ: state has "", store has "\\Flagged"',
+    ]);
+    expect(calls).toEqual(["left print", "right print", "left list", "right list"]);
   });
 
   it("held pairs and pairs outside the window are not drift; listed messages outside it are not either", async () => {
