@@ -36,11 +36,6 @@ export interface Store {
    * the store may open it more cheaply (IMAP: EXAMINE on the listing connection, no SELECT).
    */
   openFolder(name: string, opts?: { lookOnly?: boolean }): Promise<Folder>;
-  /**
-   * Optional: folders will soon be opened for writing; a store that connects for that lazily
-   * (IMAP: imapflow) starts now, in the background. Failures are met by the operation that needs it.
-   */
-  warm?(): void;
   close(): Promise<void>;
 }
 

@@ -274,9 +274,6 @@ async function syncFolders(
   report: AccountReport,
   unchanged: Map<string, FolderProof>,
 ): Promise<Record<string, FolderProof> | undefined> {
-  // Folders are opened for writing from here on: a store that connects for that lazily starts now.
-  stores.left.warm?.();
-  stores.right.warm?.();
   const [lf, rf] = await Promise.all([stores.left.listFolders(), stores.right.listFolders()]);
   const known: Record<Side, Set<string>> = {
     left: new Set(states.left.folders().map((f) => f.name)),

@@ -251,6 +251,43 @@ describe.concurrent("a fake IMAP server sending garbage", () => {
     expectCleanFailure(res, /Cannot (log in|connect)|connection|timeout/i);
   });
 
+  it("a server that keeps no keywords, read-only: the lean SELECT's PERMANENTFLAGS and READ-ONLY say so", async () => {
+    const caps = "IMAP4rev1 UIDPLUS NAMESPACE";
+    const fake = await fakeServer({
+      greeting: `* OK [CAPABILITY ${caps}] fake ready\r\n`,
+      script: (sock, tag, command) => {
+        if (command === "LOGIN") sock.write(`${tag} OK [CAPABILITY ${caps}] logged in\r\n`);
+        else if (command === "SELECT" || command === "EXAMINE")
+          sock.write(
+            "* 0 EXISTS\r\n* FLAGS (\\Seen \\Flagged)\r\n* OK [PERMANENTFLAGS (\\Seen \\Flagged)] ok\r\n" +
+              `* OK [UIDVALIDITY 7] ok\r\n* OK [UIDNEXT 1] ok\r\n${tag} OK [READ-ONLY] selected\r\n`,
+          );
+        else normal(sock, tag, command);
+      },
+    });
+    const warnings: string[] = [];
+    const store = await openImapStore({
+      host: "127.0.0.1",
+      port: fake.port,
+      tls: "none",
+      user: "me",
+      auth: { password: "fake-secret-pw" },
+      connectTimeoutMs: CONNECT_TIMEOUT_MS,
+      commandTimeoutMs: COMMAND_TIMEOUT_MS,
+      onWarning: (m) => warnings.push(m),
+    });
+    try {
+      expect(store.caps.keywords).toBe(true);
+      const folder = await store.openFolder("INBOX");
+      expect(fake.lines.some((l) => / SELECT "INBOX"/.test(l))).toBe(true);
+      expect(store.caps.keywords).toBe(false);
+      expect(warnings.filter((w) => w.includes("read-only"))).toHaveLength(1);
+      await folder.close();
+    } finally {
+      await store.close();
+    }
+  });
+
   it("the driver alone: the huge literal is a store-scoped DriverError, never an unhandled crash", async () => {
     const fake = await fakeServer({
       script: (sock, tag, command) => {

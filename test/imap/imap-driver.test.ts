@@ -229,7 +229,7 @@ describe.skipIf(skip)("IMAP driver against Dovecot", () => {
     });
   });
 
-  it("a run that only reads never connects imapflow: login, NAMESPACE, LIST and listings go lean", async () => {
+  it("a run that writes nothing to the server never connects imapflow: login, NAMESPACE, LIST, SELECT go lean", async () => {
     const u = await server.addUser();
     const names = ["Entwürfe", "A&B", "日本語/Sub", "With Space", "Level/Leaf"];
     const other = await connectImap(u);
@@ -256,13 +256,22 @@ describe.skipIf(skip)("IMAP driver against Dovecot", () => {
       expect(lean).toContain("NAMESPACE");
       expect(lean).toContain('LIST "" "*"');
       expect(lean.some((l) => l.startsWith('EXAMINE "&ZeVnLIqe-.Sub"'))).toBe(true);
+      // A folder opened to be synced: the first one is SELECTed (PERMANENTFLAGS tell whether the
+      // server keeps keywords), on the lean connection too; an APPEND streams there as well.
+      const inbox = await store.openFolder("INBOX");
+      const key = await inbox.append({
+        body: chunks(message("lean-only")),
+        flags: ["Later"],
+        date: Date.now(),
+      });
+      expect(debug.some((l) => /^imap lean C: L\d+ SELECT "INBOX"/.test(l))).toBe(true);
       // imapflow logs every line it sends or reads: it has not even connected.
       expect(debug.filter((l) => /^imap (debug|info|warn|error) /.test(l))).toEqual([]);
-      // Once told that writes come, it connects (in the background), and the names stay the same.
-      store.warm?.();
-      const inbox = await store.openFolder("INBOX");
-      await inbox.close();
+      // The first flag change connects it; keywords were found kept, names stay the same.
+      await inbox.setFlags([key], ["\\Flagged", "Other"], []);
       expect(debug.some((l) => /^imap (debug|info) /.test(l))).toBe(true);
+      expect((await collect(inbox.list()))[0]?.flags).toEqual(["Later", "Other", "\\Flagged"]);
+      await inbox.close();
       expect((await store.listFolders()).map((f) => f.name)).toEqual(folders.map((f) => f.name));
     } finally {
       await store.close();

@@ -92,6 +92,8 @@ export class ImapFolder implements Folder {
     this.identity = String(mailbox.uidValidity);
     this.keywords = keywords;
     this.permanentFlags = mailbox.permanentFlags ? new Set(mailbox.permanentFlags) : undefined;
+    // A read-only folder was reported by the open that found it so (the store's first SELECT).
+    this.warnedReadOnly = mailbox.readOnly === true;
     this.appendFloor = mailbox.uidNext;
     this.keywordsSeen = [...(mailbox.flags ?? [])].filter((f) => !f.startsWith("\\") && isSendableFlag(f));
     this.marker = {

@@ -124,8 +124,8 @@ export class ImapStore implements Store, StoreContext {
 
   /**
    * Logs in on a lean connection and learns from it what every folder needs (the namespace, what
-   * the server can do). imapflow connects later, when something is to be written or a folder
-   * SELECTed (conn(), warm()): a run that only reads, as one with nothing changed, never loads it.
+   * the server can do). imapflow connects later, when something is written to the server (conn()):
+   * a run that only reads from it, as one with nothing changed or only new mail, never loads it.
    * A server whose namespace the lean connection cannot read gets imapflow at once, as before.
    */
   async open(): Promise<void> {
@@ -178,12 +178,6 @@ export class ImapStore implements Store, StoreContext {
       this.learned = true;
     }
     return client;
-  }
-
-  /** The caller is about to write: imapflow connects in the background (failures are met by conn()). */
-  warm(): void {
-    if (this.closed || this.client || this.reconnecting) return;
-    this.conn().catch(() => {});
   }
 
   /** The connection, reconnecting once if the previous one was lost (e.g. dropped while idle). */
@@ -435,10 +429,10 @@ export class ImapStore implements Store, StoreContext {
     // EXAMINE on the lean connection; imapflow selects a folder only when something is written to
     // it. Dovecot rescans a recently changed Maildir folder at every SELECT or EXAMINE (0.01-0.25
     // s for 5,000 messages, measured), so a folder that is only read is opened once, not twice.
-    if (this.keywordsSeen) {
-      const folder = await this.openToLook(name, path, true);
-      if (folder) return folder;
-    }
+    // The first open SELECTs on the lean connection instead, to learn PERMANENTFLAGS: a run that
+    // writes nothing to the server never connects imapflow.
+    const folder = await this.openToLook(name, path, true, !this.keywordsSeen);
+    if (folder) return folder;
     const client = await this.conn();
     const wasSelected = !!client.mailbox && client.mailbox.path === path;
     return await this.withMailbox(path, name, undefined, "Opening the folder", async (c) => {
@@ -462,11 +456,16 @@ export class ImapStore implements Store, StoreContext {
    * come; undefined when the EXAMINE gave no HIGHESTMODSEQ although the server lists changes
    * incrementally (the caller then SELECTs, which states it).
    */
-  private async openToLook(name: string, path: string, writable: boolean): Promise<Folder | undefined> {
+  private async openToLook(
+    name: string,
+    path: string,
+    writable: boolean,
+    select = false,
+  ): Promise<Folder | undefined> {
     const lease = await this.leanAcquire(path);
     let sel: Selected;
     try {
-      sel = await startExamine(lease.client, path);
+      sel = await startExamine(lease.client, path, select ? "SELECT" : "EXAMINE");
     } catch (err) {
       throw examineError(this, err, name, "Opening the folder");
     } finally {
@@ -480,11 +479,19 @@ export class ImapStore implements Store, StoreContext {
       uidNext: sel.uidNext ?? 0,
       exists: sel.exists ?? 0,
       flags: new Set(sel.flags ?? []),
+      ...(sel.permanentFlags ? { permanentFlags: new Set(sel.permanentFlags) } : {}),
+      ...(sel.readOnly ? { readOnly: true } : {}),
       ...(sel.highestModseq !== undefined
         ? { highestModseq: BigInt(sel.highestModseq) }
         : { noModseq: true }),
     } as unknown as MailboxObject;
     if (writable && this.caps.incremental && sel.highestModseq === undefined) return undefined;
+    if (select) {
+      // As imapflow's SELECT told it: no PERMANENTFLAGS, or one with \*, keeps keywords.
+      this.caps.keywords = !sel.permanentFlags || sel.permanentFlags.includes("\\*");
+      this.keywordsSeen = true;
+      if (sel.readOnly) this.opts.onWarning?.(`${this.label}: folder "${name}" is read-only`);
+    }
     return new ImapFolder(this, name, path, mailbox, this.caps.keywords, !writable);
   }
 

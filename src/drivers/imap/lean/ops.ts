@@ -26,6 +26,9 @@ export interface Selected {
   highestModseq?: string;
   /** The mailbox's FLAGS: the system flags and every keyword defined in it. */
   flags?: string[];
+  /** SELECT only: PERMANENTFLAGS (undefined when the server stated none) and [READ-ONLY]. */
+  permanentFlags?: string[];
+  readOnly?: boolean;
 }
 
 export const LIST_ITEMS = "(UID FLAGS RFC822.SIZE INTERNALDATE)";
@@ -151,6 +154,7 @@ export async function keptSelection(c: LeanClient, path: string): Promise<Select
   delete sel.uidNext;
   delete sel.highestModseq;
   let own = 0;
+  let doubt = false;
   try {
     await c.command("NOOP", {
       // Nothing else is in flight: everything untagged until the NOOP completes is its news.
@@ -160,12 +164,19 @@ export async function keptSelection(c: LeanClient, path: string): Promise<Select
           if (sel.exists !== undefined) sel.exists--;
           own++;
         }
+        // The selected mailbox could not be brought up to date: Dovecot says "* NO Internal
+        // error" when it was deleted (and perhaps made again, with another UIDVALIDITY) meanwhile.
+        else if (/^\* (NO|BAD|BYE)\b/i.test(r.text)) doubt = true;
         return true;
       },
     });
   } catch (err) {
     selection.delete(c);
     throw err;
+  }
+  if (doubt) {
+    selection.delete(c);
+    return undefined;
   }
   if (selection.get(c) !== was) return undefined;
   selection.set(c, { path, sel, notices: was.notices + own });
@@ -194,8 +205,16 @@ function mailboxNews(r: Response, sel: Selected): boolean {
   return true;
 }
 
-/** Starts EXAMINE (read-only select); the caller pipelines its command right behind it. */
-export function startExamine(c: LeanClient, path: string): Promise<Selected> {
+/**
+ * Starts EXAMINE (read-only select); the caller pipelines its command right behind it. `SELECT`
+ * (read-write) for the one open that must learn PERMANENTFLAGS: the lean connection only ever
+ * fetches with BODY.PEEK and never stores, expunges or CLOSEs, so read-write changes nothing.
+ */
+export function startExamine(
+  c: LeanClient,
+  path: string,
+  how: "EXAMINE" | "SELECT" = "EXAMINE",
+): Promise<Selected> {
   // From here until the answer, the connection's selection is unknown (a failed EXAMINE leaves
   // none selected).
   selection.delete(c);
@@ -205,10 +224,17 @@ export function startExamine(c: LeanClient, path: string): Promise<Selected> {
   // (CONDSTORE): HIGHESTMODSEQ is then always stated (RFC 7162 3.1.8); Dovecot leaves it out of
   // a plain EXAMINE of a mailbox no CONDSTORE session has selected yet.
   const condstore = c.caps.has("CONDSTORE") ? " (CONDSTORE)" : "";
-  const done = c.command(`EXAMINE ${mailboxArg(path)}${condstore}`, {
+  const done = c.command(`${how} ${mailboxArg(path)}${condstore}`, {
     untagged: (r) => {
       if (mailboxNews(r, sel)) {
         own++;
+        return true;
+      }
+      // EXAMINE's PERMANENTFLAGS is "()" (nothing may change in a read-only view): only a
+      // SELECT's says what the mailbox keeps.
+      const perm = /^\* OK \[PERMANENTFLAGS \(([^)]*)\)\]/i.exec(r.text);
+      if (perm) {
+        if (how === "SELECT") sel.permanentFlags = perm[1]!.split(" ").filter(Boolean);
         return true;
       }
       const m = /^\* OK \[(UIDVALIDITY|UIDNEXT|HIGHESTMODSEQ) (\d+)\]/i.exec(r.text);
@@ -223,7 +249,8 @@ export function startExamine(c: LeanClient, path: string): Promise<Selected> {
     },
   });
   return done.then(
-    () => {
+    (tagged) => {
+      if (how === "SELECT") sel.readOnly = /^\[READ-ONLY\]/i.test(tagged.text);
       selection.set(c, { path, sel: { ...sel }, notices: base + own });
       return sel;
     },
