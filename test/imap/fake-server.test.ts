@@ -108,6 +108,20 @@ async function fakeServer(opts: { greeting?: string | Buffer; script?: Script })
   return fake;
 }
 
+/** The IMAP store alone, on a fake server, with the short timeouts of these cases. */
+function openFakeStore(port: number, warnings: string[] = []) {
+  return openImapStore({
+    host: "127.0.0.1",
+    port,
+    tls: "none",
+    user: "me",
+    auth: { password: "fake-secret-pw" },
+    connectTimeoutMs: CONNECT_TIMEOUT_MS,
+    commandTimeoutMs: COMMAND_TIMEOUT_MS,
+    onWarning: (m) => warnings.push(m),
+  });
+}
+
 function account(port: number): { account: AccountConfig; md: string } {
   const dir = mkdtempSync(join(tmpdir(), "tandem-fake-imap-"));
   dirs.push(dir);
@@ -266,16 +280,7 @@ describe.concurrent("a fake IMAP server sending garbage", () => {
       },
     });
     const warnings: string[] = [];
-    const store = await openImapStore({
-      host: "127.0.0.1",
-      port: fake.port,
-      tls: "none",
-      user: "me",
-      auth: { password: "fake-secret-pw" },
-      connectTimeoutMs: CONNECT_TIMEOUT_MS,
-      commandTimeoutMs: COMMAND_TIMEOUT_MS,
-      onWarning: (m) => warnings.push(m),
-    });
+    const store = await openFakeStore(fake.port, warnings);
     try {
       expect(store.caps.keywords).toBe(true);
       const folder = await store.openFolder("INBOX");
@@ -298,15 +303,7 @@ describe.concurrent("a fake IMAP server sending garbage", () => {
         normal(sock, tag, command);
       },
     });
-    const store = await openImapStore({
-      host: "127.0.0.1",
-      port: fake.port,
-      tls: "none",
-      user: "me",
-      auth: { password: "fake-secret-pw" },
-      connectTimeoutMs: CONNECT_TIMEOUT_MS,
-      commandTimeoutMs: COMMAND_TIMEOUT_MS,
-    });
+    const store = await openFakeStore(fake.port);
     try {
       const folder = await store.openFolder("INBOX");
       const err = await (async () => {
