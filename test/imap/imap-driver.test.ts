@@ -231,7 +231,16 @@ describe.skipIf(skip)("IMAP driver against Dovecot", () => {
 
   it("a run that writes nothing to the server never connects imapflow: login, NAMESPACE, LIST, SELECT go lean", async () => {
     const u = await server.addUser();
-    const names = ["Entwürfe", "A&B", "日本語/Sub", "With Space", "Level/Leaf"];
+    const names = [
+      "Entwürfe",
+      "A&B",
+      "日本語/Sub",
+      "With Space",
+      "Level/Leaf",
+      'Say "hi"',
+      "Back\\slash",
+      "Per%cent*",
+    ];
     const other = await connectImap(u);
     try {
       for (const n of names) await other.mailboxCreate(n.replace("/", "."));
@@ -244,7 +253,19 @@ describe.skipIf(skip)("IMAP driver against Dovecot", () => {
     try {
       const folders = await store.listFolders();
       expect(folders.map((f) => f.name)).toEqual(
-        ["A&B", "Entwürfe", "INBOX", "Level", "Level/Leaf", "With Space", "日本語", "日本語/Sub"].sort(),
+        [
+          "A&B",
+          "Back\\slash",
+          "Entwürfe",
+          "INBOX",
+          "Level",
+          "Level/Leaf",
+          "Per%cent*",
+          'Say "hi"',
+          "With Space",
+          "日本語",
+          "日本語/Sub",
+        ].sort(),
       );
       expect(folders.find((f) => f.name === "Level")).toEqual({ name: "Level", noselect: true });
       const sub = await store.openFolder("日本語/Sub", { lookOnly: true });
