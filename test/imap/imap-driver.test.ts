@@ -351,6 +351,34 @@ describe.skipIf(skip)("IMAP driver against Dovecot", () => {
     }
   });
 
+  it("a folder still open keeps its lean connection while closed ones give theirs to the next", async () => {
+    const u = await server.addUser();
+    const debug: string[] = [];
+    const store = await openStore(u, { debug });
+    try {
+      for (const n of ["A", "B", "C"]) await store.createFolder(n);
+      // A is being applied (open); B was listed and closed; C, the next folder, is listed now.
+      const a = await store.openFolder("A", { lookOnly: true });
+      await a.listFlags!();
+      const b = await store.openFolder("B", { lookOnly: true });
+      await b.listFlags!();
+      await b.close();
+      const c = await store.openFolder("C", { lookOnly: true });
+      await c.listFlags!();
+      const before = debug.length;
+      // A's verification: its connection still has it selected (the least recently used one was
+      // A's, but C took B's, which no open folder needed): a NOOP, no new EXAMINE.
+      await a.listFlags!();
+      const sent = debug.slice(before).filter((l) => l.startsWith("imap lean C: "));
+      expect(sent.map((l) => l.replace(/^imap lean C: L\d+ /, ""))[0]).toBe("NOOP");
+      expect(sent.some((l) => l.includes("EXAMINE"))).toBe(false);
+      await a.close();
+      await c.close();
+    } finally {
+      await store.close();
+    }
+  });
+
   it("removes only the given message; another client's \\Deleted message stays", async () => {
     const u = await server.addUser();
     await withStore(u, async (store) => {

@@ -89,6 +89,7 @@ export class ImapFolder implements Folder {
     this.store = store;
     this.name = name;
     this.path = path;
+    store.folderOpened(path);
     this.identity = String(mailbox.uidValidity);
     this.keywords = keywords;
     this.permanentFlags = mailbox.permanentFlags ? new Set(mailbox.permanentFlags) : undefined;
@@ -638,8 +639,14 @@ export class ImapFolder implements Folder {
     });
   }
 
+  private closed = false;
+
   async close(): Promise<void> {
-    // Nothing to release: the selection stays until another folder is opened or the store closes.
+    // The selection stays until another folder needs the connection or the store closes; from
+    // now on it may (leanAcquire prefers connections whose selection no open folder needs).
+    if (this.closed) return;
+    this.closed = true;
+    this.store.folderClosed(this.path);
   }
 }
 

@@ -81,6 +81,9 @@ export interface StoreContext {
   leanAcquire(path?: string): Promise<LeanLease>;
   /** Maps a failure of a lean command (a closed store: ECLOSED). */
   leanError(err: unknown, what: string, scope: ErrorScope, code?: string): DriverError;
+  /** A folder handle on `path` opens and closes: a lean connection keeps its selection meanwhile. */
+  folderOpened(path: string): void;
+  folderClosed(path: string): void;
 }
 
 export class ImapStore implements Store, StoreContext {
@@ -216,9 +219,14 @@ export class ImapStore implements Store, StoreContext {
         await new Promise<void>((r) => this.leanWaiters.push(r));
         continue;
       }
+      // The connection that has the folder selected; else one whose selection no open folder
+      // still needs (the folder being applied keeps its own for its verification, while the
+      // next one is listed on the other); else the least recently used.
+      const lru = (list: LeanSlot[]) => list.reduce((a, b) => (b.lastUsed < a.lastUsed ? b : a));
+      const spare = idle.filter((s) => !this.inUse(s.client ? selectedPath(s.client) : undefined));
       const slot =
         idle.find((s) => path !== undefined && s.client && selectedPath(s.client) === path) ??
-        idle.reduce((a, b) => (b.lastUsed < a.lastUsed ? b : a));
+        (spare.length > 0 ? lru(spare) : lru(idle));
       slot.busy = true;
       let released = false;
       const release = () => {
@@ -262,6 +270,23 @@ export class ImapStore implements Store, StoreContext {
     }
     slot.client = client;
     return client;
+  }
+
+  /** Folders open on this store, by server path (several handles of one folder count each). */
+  private readonly openPaths = new Map<string, number>();
+
+  folderOpened(path: string): void {
+    this.openPaths.set(path, (this.openPaths.get(path) ?? 0) + 1);
+  }
+
+  folderClosed(path: string): void {
+    const n = (this.openPaths.get(path) ?? 0) - 1;
+    if (n > 0) this.openPaths.set(path, n);
+    else this.openPaths.delete(path);
+  }
+
+  private inUse(path: string | undefined): boolean {
+    return path !== undefined && this.openPaths.has(path);
   }
 
   leanError(err: unknown, what: string, scope: ErrorScope, code = "EIMAP"): DriverError {
