@@ -425,6 +425,17 @@ async function main() {
       const tm = entry.tools.tandem?.medianSeconds;
       const mm = entry.tools.mbsync?.medianSeconds;
       entry.ratio = tm != null && mm != null && mm > 0 ? tm / mm : null;
+      // Each run of tandem is followed by mbsync's: on a noisy machine the ratio of such a pair
+      // says more than the ratio of two medians taken minutes apart.
+      const tr = entry.tools.tandem?.runs;
+      const mr = entry.tools.mbsync?.runs;
+      entry.runRatios =
+        tr && mr
+          ? tr.map((t, i) => {
+              const m = mr[i];
+              return t.ok && m?.ok && m.wallSeconds > 0 ? t.wallSeconds / m.wallSeconds : null;
+            })
+          : null;
       result.phases.push(entry);
     }
     failed = !result.ok;
@@ -437,6 +448,16 @@ async function main() {
     process.stdout.write(
       "CPU s: median user+system CPU time of the same runs (the rest of the wall time is waiting: disk, server)\n",
     );
+    const pairs = result.phases.filter((p) => p.runRatios);
+    if (pairs.length > 0) {
+      process.stdout.write(
+        "tandem/mbsync run by run (each tandem run with the mbsync run right after it):\n",
+      );
+      for (const p of pairs)
+        process.stdout.write(
+          `  phase ${p.id}: ${p.runRatios.map((r) => (r === null ? "-" : r.toFixed(2))).join(" ")}\n`,
+        );
+    }
     if (result.startup)
       process.stdout.write(`dist/tandem --version: median ${fmt(result.startup.medianSeconds, 3)} s of 10\n`);
     for (const n of notes) process.stdout.write(`note: ${n}\n`);

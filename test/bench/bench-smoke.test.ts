@@ -15,6 +15,7 @@ const dir = mkdtempSync(join(tmpdir(), "tandem-bench-smoke-"));
 
 interface Run {
   ok: boolean;
+  wallSeconds: number;
   correct: boolean;
   duplicates: number;
   serverMessages: number;
@@ -28,7 +29,12 @@ interface ToolResult {
 interface BenchJson {
   ok: boolean;
   params: { tools: string[] };
-  phases: { id: number; key: string; tools: Record<string, ToolResult> }[];
+  phases: {
+    id: number;
+    key: string;
+    tools: Record<string, ToolResult>;
+    runRatios: (number | null)[] | null;
+  }[];
 }
 
 function runBench(args: string[]): Promise<{ code: number | null; out: string; err: string }> {
@@ -77,6 +83,12 @@ describe.skipIf(!dovecotAvailable())("npm run bench (smoke, tiny corpus)", () =>
     for (const phase of result.phases) {
       const expected = phase.id === 5 ? ["tandem"] : result.params.tools;
       expect(Object.keys(phase.tools).sort(), phase.key).toEqual([...expected].sort());
+      // With both tools, each pair of runs has its ratio; with tandem alone there is none.
+      if (expected.includes("mbsync")) {
+        const t = phase.tools.tandem!.runs[0]!.wallSeconds;
+        const m = phase.tools.mbsync!.runs[0]!.wallSeconds;
+        expect(phase.runRatios, phase.key).toEqual([t / m]);
+      } else expect(phase.runRatios, phase.key).toBeNull();
       for (const [tool, t] of Object.entries(phase.tools)) {
         const label = `${phase.key} ${tool}`;
         expect(t.runs, label).toHaveLength(1);
