@@ -41,9 +41,6 @@ export interface Proof {
 
 const FILE = "proof.json";
 
-/** The print of a listing: see model/fingerprint.ts. */
-export { fingerprintOf } from "../model/fingerprint.js";
-
 /** What decides which stores and folders a run syncs, and how: a change means a new proof is needed. */
 export function configKey(account: AccountConfig): string {
   const store = (s: StoreConfig) =>

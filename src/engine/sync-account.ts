@@ -1,6 +1,7 @@
 import { join } from "node:path";
 import type { AccountConfig } from "../config/config.js";
 import { DriverError, type Folder, type FolderInfo, type Store } from "../drivers/driver.js";
+import { fingerprintOf } from "../model/fingerprint.js";
 import type { Conflict, Resolution } from "../model/plan.js";
 import { type AccountReport, type FolderReport, newFolderReport } from "../model/report.js";
 import type { Side } from "../model/types.js";
@@ -10,15 +11,7 @@ import { writeStatus } from "../state/status-file.js";
 import { canonicalFolder, FolderNames, folderMatcher } from "./folder-map.js";
 import { listAll } from "./listing.js";
 import { exitCodeFor } from "./outcome.js";
-import {
-  type FolderProof,
-  fingerprintOf,
-  type Proof,
-  readProof,
-  removeProof,
-  type SideProof,
-  writeProof,
-} from "./proof.js";
+import { type FolderProof, type Proof, readProof, removeProof, type SideProof, writeProof } from "./proof.js";
 import { type FolderJob, type FolderOutcome, type Listed, listFolder, syncFolder } from "./sync-folder.js";
 import { verifyFolder } from "./verify.js";
 

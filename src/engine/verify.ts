@@ -38,7 +38,6 @@ export interface VerifyInput {
 async function agreeByPrints(input: VerifyInput): Promise<boolean> {
   if (input.minDate !== 0 || input.deep || (input.skipPairs?.size ?? 0) > 0) return false;
   const { rows, handles } = input;
-  const byKey = (list: readonly StateRow[]) => fingerprintOf(list);
   const byPair = (list: readonly StateRow[]) => {
     const print = new ListingPrint();
     for (const r of list) {
@@ -58,7 +57,8 @@ async function agreeByPrints(input: VerifyInput): Promise<boolean> {
   };
   const [left, right] = await Promise.all([storePrint("left"), storePrint("right")]);
   if (!left || !right) return false;
-  if (left.fingerprint !== byKey(rows.left) || right.fingerprint !== byKey(rows.right)) return false;
+  if (left.fingerprint !== fingerprintOf(rows.left) || right.fingerprint !== fingerprintOf(rows.right))
+    return false;
   input.fingerprint?.("left", left.fingerprint, left.count);
   input.fingerprint?.("right", right.fingerprint, right.count);
   return true;

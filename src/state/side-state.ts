@@ -542,13 +542,6 @@ export class SideState {
 }
 
 /**
- * sql.js keeps the database in an in-memory file: durability comes from our journal and the atomic
- * snapshot, so SQLite's own rollback journal and syncs would only cost time. For the same reason a
- * big page cache only holds a second copy of pages that are already in memory, in WebAssembly memory
- * that never shrinks: at 100,000 messages a 16 MB cache cost up to 17 MB of RSS and read no faster
- * than 1-2 MB (a cache miss is a memcpy from the in-memory file).
- */
-/**
  * The flags of rows, one frozen array per distinct set (a folder has few): 100,000 rows are not
  * 100,000 arrays. Frozen, so that whoever would change a row's flags in place fails loudly.
  */
@@ -564,6 +557,13 @@ function sharedFlags(): (text: string) => Flag[] {
   };
 }
 
+/**
+ * sql.js keeps the database in an in-memory file: durability comes from our journal and the atomic
+ * snapshot, so SQLite's own rollback journal and syncs would only cost time. For the same reason a
+ * big page cache only holds a second copy of pages that are already in memory, in WebAssembly memory
+ * that never shrinks: at 100,000 messages a 16 MB cache cost up to 17 MB of RSS and read no faster
+ * than 1-2 MB (a cache miss is a memcpy from the in-memory file).
+ */
 function tune(db: Database): void {
   db.exec(
     "PRAGMA journal_mode = MEMORY; PRAGMA synchronous = OFF; PRAGMA temp_store = MEMORY; PRAGMA cache_size = -2048",

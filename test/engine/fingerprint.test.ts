@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { fingerprintOf } from "../../src/engine/proof.js";
+import { fingerprintOf } from "../../src/model/fingerprint.js";
 
 type E = { key: string; flags: string[] };
 

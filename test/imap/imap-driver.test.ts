@@ -68,10 +68,15 @@ describe.skipIf(skip)("IMAP driver against Dovecot", () => {
   });
   afterAll(() => server?.stop());
 
-  async function withStore<T>(u: ImapUser, fn: (s: Awaited<ReturnType<typeof openStore>>) => Promise<T>) {
-    const store = await openStore(u);
+  /** The store of `u`, closed afterwards; `debug` collects its debug lines (the wire, redacted). */
+  async function withStore<T>(
+    u: ImapUser,
+    fn: (s: Awaited<ReturnType<typeof openStore>>, debug: string[]) => Promise<T>,
+  ) {
+    const debug: string[] = [];
+    const store = await openStore(u, { debug });
     try {
-      return await fn(store);
+      return await fn(store, debug);
     } finally {
       await store.close();
     }
@@ -248,9 +253,7 @@ describe.skipIf(skip)("IMAP driver against Dovecot", () => {
     } finally {
       await other.logout();
     }
-    const debug: string[] = [];
-    const store = await openStore(u, { debug });
-    try {
+    await withStore(u, async (store, debug) => {
       const folders = await store.listFolders();
       expect(folders.map((f) => f.name)).toEqual(
         [
@@ -294,16 +297,12 @@ describe.skipIf(skip)("IMAP driver against Dovecot", () => {
       expect((await collect(inbox.list()))[0]?.flags).toEqual(["Later", "Other", "\\Flagged"]);
       await inbox.close();
       expect((await store.listFolders()).map((f) => f.name)).toEqual(folders.map((f) => f.name));
-    } finally {
-      await store.close();
-    }
+    });
   });
 
   it("after the first SELECT, a folder opens by one EXAMINE; it is SELECTed only when written to", async () => {
     const u = await server.addUser();
-    const debug: string[] = [];
-    const store = await openStore(u, { debug });
-    try {
+    await withStore(u, async (store, debug) => {
       await store.createFolder("Two");
       const inbox = await store.openFolder("INBOX");
       await inbox.close();
@@ -320,16 +319,12 @@ describe.skipIf(skip)("IMAP driver against Dovecot", () => {
       expect(debug.slice(before).some((l) => /SELECT "?Two"?/.test(l) && !l.includes("EXAMINE"))).toBe(true);
       expect((await collect(two.list()))[0]?.flags).toEqual(["Later", "\\Flagged"]);
       await two.close();
-    } finally {
-      await store.close();
-    }
+    });
   });
 
   it("two folders read in turns each keep a lean connection of their own: selected once each", async () => {
     const u = await server.addUser();
-    const debug: string[] = [];
-    const store = await openStore(u, { debug });
-    try {
+    await withStore(u, async (store, debug) => {
       await store.createFolder("A");
       await store.createFolder("B");
       const a = await store.openFolder("A", { lookOnly: true });
@@ -346,16 +341,12 @@ describe.skipIf(skip)("IMAP driver against Dovecot", () => {
         'EXAMINE "B" (CONDSTORE)',
       ]);
       expect(sent.filter((l) => l === "NOOP")).toHaveLength(6);
-    } finally {
-      await store.close();
-    }
+    });
   });
 
   it("a folder still open keeps its lean connection while closed ones give theirs to the next", async () => {
     const u = await server.addUser();
-    const debug: string[] = [];
-    const store = await openStore(u, { debug });
-    try {
+    await withStore(u, async (store, debug) => {
       for (const n of ["A", "B", "C"]) await store.createFolder(n);
       // A is being applied (open); B was listed and closed; C, the next folder, is listed now.
       const a = await store.openFolder("A", { lookOnly: true });
@@ -374,9 +365,7 @@ describe.skipIf(skip)("IMAP driver against Dovecot", () => {
       expect(sent.some((l) => l.includes("EXAMINE"))).toBe(false);
       await a.close();
       await c.close();
-    } finally {
-      await store.close();
-    }
+    });
   });
 
   it("removes only the given message; another client's \\Deleted message stays", async () => {

@@ -1,8 +1,8 @@
 // One selected IMAP mailbox as a Folder. Listing, reading and appending go over the store's lean
 // connection (an EXAMINE, or a NOOP while the folder is still selected there, pipelined in front
-// of every command, UIDVALIDITY checked each time); the
-// rest takes imapflow's mailbox lock, re-selects the mailbox if another one was selected
-// meanwhile, and refuses to act if UIDVALIDITY changed.
+// of every command, UIDVALIDITY checked each time); the rest takes imapflow's mailbox lock,
+// re-selects the mailbox if another one was selected meanwhile, and refuses to act if UIDVALIDITY
+// changed.
 import type { FetchMessageObject, ImapFlow, MailboxObject } from "imapflow";
 import { ListingPrint } from "../../model/fingerprint.js";
 import { type Flag, type MessageMeta, normalizeFlags } from "../../model/types.js";
@@ -74,6 +74,8 @@ export class ImapFolder implements Folder {
   private appendFloor: number;
   /** The read-only warning was given (once per folder). */
   private warnedReadOnly = false;
+  /** close() was called: the store no longer counts this handle as holding its folder. */
+  private closed = false;
   /** Keywords of the mailbox's FLAGS as last seen: listFlags() searches them without waiting for EXAMINE. */
   private keywordsSeen: string[];
 
@@ -638,8 +640,6 @@ export class ImapFolder implements Folder {
       }
     });
   }
-
-  private closed = false;
 
   async close(): Promise<void> {
     // The selection stays until another folder needs the connection or the store closes; from

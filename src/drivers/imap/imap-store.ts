@@ -449,14 +449,13 @@ export class ImapStore implements Store, StoreContext {
 
   async openFolder(name: string, opts?: { lookOnly?: boolean }): Promise<Folder> {
     const path = serverPathFromName(name, this.ns);
-    if (opts?.lookOnly) return (await this.openToLook(name, path, false))!;
-    // Once one SELECT told whether this server keeps keywords, further folders are opened by an
-    // EXAMINE on the lean connection; imapflow selects a folder only when something is written to
-    // it. Dovecot rescans a recently changed Maildir folder at every SELECT or EXAMINE (0.01-0.25
-    // s for 5,000 messages, measured), so a folder that is only read is opened once, not twice.
-    // The first open SELECTs on the lean connection instead, to learn PERMANENTFLAGS: a run that
-    // writes nothing to the server never connects imapflow.
-    const folder = await this.openToLook(name, path, true, !this.keywordsSeen);
+    if (opts?.lookOnly) return (await this.openLean(name, path, false))!;
+    // Folders open on the lean connection: the run's first by a SELECT, whose PERMANENTFLAGS tell
+    // whether the server keeps keywords, the others by an EXAMINE; imapflow selects a folder only
+    // when something is written to it. Dovecot rescans a recently changed Maildir folder at every
+    // SELECT or EXAMINE (0.01-0.25 s for 5,000 messages, measured), so a folder that is only read
+    // is opened once, not twice, and a run that writes nothing to the server never connects imapflow.
+    const folder = await this.openLean(name, path, true, !this.keywordsSeen);
     if (folder) return folder;
     const client = await this.conn();
     const wasSelected = !!client.mailbox && client.mailbox.path === path;
@@ -464,24 +463,32 @@ export class ImapStore implements Store, StoreContext {
       // A fresh SELECT, so that UIDNEXT, HIGHESTMODSEQ and the count are as of now.
       const mailbox = wasSelected ? await c.mailboxOpen(path) : c.mailbox;
       if (!mailbox) throw new DriverError(`Folder "${name}" could not be selected`, { scope: "folder" });
-      const keywords = !mailbox.permanentFlags || mailbox.permanentFlags.has("\\*");
-      this.caps.keywords = keywords;
-      this.keywordsSeen = true;
-      if (mailbox.readOnly) this.opts.onWarning?.(`${this.label}: folder "${name}" is read-only`);
-      return new ImapFolder(this, name, path, mailbox, keywords);
+      this.learnFromSelect(name, mailbox.permanentFlags, mailbox.readOnly === true);
+      return new ImapFolder(this, name, path, mailbox, this.caps.keywords);
     });
   }
 
   /** A SELECT of this session has shown whether the server keeps keywords (caps.keywords). */
   private keywordsSeen = false;
 
+  /** What the run's first SELECT tells: no PERMANENTFLAGS, or one with \*, keeps keywords. */
+  private learnFromSelect(
+    name: string,
+    permanentFlags: Iterable<string> | undefined,
+    readOnly: boolean,
+  ): void {
+    this.caps.keywords = !permanentFlags || [...permanentFlags].includes("\\*");
+    this.keywordsSeen = true;
+    if (readOnly) this.opts.onWarning?.(`${this.label}: folder "${name}" is read-only`);
+  }
+
   /**
-   * A folder opened by one EXAMINE on the lean connection instead of a SELECT on imapflow's. Look
-   * only: every write is refused. Writable: writes select it on imapflow's connection when they
-   * come; undefined when the EXAMINE gave no HIGHESTMODSEQ although the server lists changes
-   * incrementally (the caller then SELECTs, which states it).
+   * A folder opened on the lean connection, by an EXAMINE (or the run's first SELECT: `select`)
+   * instead of a SELECT on imapflow's. Look only: every write is refused. Writable: writes select
+   * it on imapflow's connection when they come; undefined when the answer gave no HIGHESTMODSEQ
+   * although the server lists changes incrementally (the caller then SELECTs, which states it).
    */
-  private async openToLook(
+  private async openLean(
     name: string,
     path: string,
     writable: boolean,
@@ -511,12 +518,7 @@ export class ImapStore implements Store, StoreContext {
         : { noModseq: true }),
     } as unknown as MailboxObject;
     if (writable && this.caps.incremental && sel.highestModseq === undefined) return undefined;
-    if (select) {
-      // As imapflow's SELECT told it: no PERMANENTFLAGS, or one with \*, keeps keywords.
-      this.caps.keywords = !sel.permanentFlags || sel.permanentFlags.includes("\\*");
-      this.keywordsSeen = true;
-      if (sel.readOnly) this.opts.onWarning?.(`${this.label}: folder "${name}" is read-only`);
-    }
+    if (select) this.learnFromSelect(name, sel.permanentFlags, sel.readOnly === true);
     return new ImapFolder(this, name, path, mailbox, this.caps.keywords, !writable);
   }
 

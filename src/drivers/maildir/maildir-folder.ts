@@ -92,7 +92,6 @@ function isKeywordFlag(flag: string): boolean {
   return !flag.startsWith("\\");
 }
 
-/** Reads cur/ and new/ of `dir` into a key index. A key found in both is taken from cur/. */
 /** The entries of cur/ or new/; a directory that cannot be read fails loudly (never reads as empty). */
 async function readSubdir(path: string): Promise<Dirent[]> {
   try {
@@ -103,6 +102,7 @@ async function readSubdir(path: string): Promise<Dirent[]> {
   }
 }
 
+/** Reads cur/ and new/ of `dir` into a key index. A key found in both is taken from cur/. */
 async function scanMaildir(dir: string, warn: (msg: string) => void): Promise<Map<string, Entry>> {
   const index = new Map<string, Entry>();
   for (const sub of ["cur", "new"] as const) {
@@ -315,6 +315,7 @@ export class MaildirFolder implements Folder {
         const name = dirent.name;
         if (name.charCodeAt(0) === 46 /* . */) continue;
         if (!dirent.isFile()) return undefined;
+        // parseFileName's split, without slicing out the key: the print reads it in place.
         const at = name.indexOf(INFO_SEPARATOR);
         print.key(name, at < 0 ? name.length : at);
         print.flags(flagsOf(at < 0 ? "" : name.slice(at + INFO_SEPARATOR.length)));
