@@ -1,4 +1,5 @@
 import type { Folder } from "../drivers/driver.js";
+import { fingerprintOf } from "../model/fingerprint.js";
 import type { MessageMeta } from "../model/types.js";
 
 /**
@@ -21,4 +22,12 @@ export async function listAll(
   const opts = minDate > 0 ? { minDate: minDate - WINDOW_MARGIN_MS } : { known };
   for await (const m of folder.list(opts)) out.set(m.key, m);
   return out;
+}
+
+/** The print of a folder's listFlags(): straight from the store where it can, else of the listing. */
+export async function printOf(h: Folder): Promise<{ count: number; fingerprint: string }> {
+  const direct = await h.printFlags?.();
+  if (direct) return direct;
+  const listed = await h.listFlags!();
+  return { count: listed.length, fingerprint: fingerprintOf(listed) };
 }

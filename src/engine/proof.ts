@@ -27,10 +27,16 @@ export interface FolderProof {
   names: Record<Side, string>;
   left: SideProof;
   right: SideProof;
+  /**
+   * The print of the pairs both states agreed on, pairId and flags (the same on both sides): with
+   * the sides' prints it describes the states well enough for a later run to keep all three up to
+   * date from the rows it changes (quiet.ts).
+   */
+  pairs: string;
 }
 
 export interface Proof {
-  v: 2;
+  v: 3;
   tandem: string;
   /** What picks the stores and folders (see configKey); secrets are left out. */
   config: string;
@@ -68,7 +74,7 @@ export function readProof(dir: string, account: AccountConfig): Proof | undefine
     return undefined;
   }
   if (
-    proof?.v !== 2 ||
+    proof?.v !== 3 ||
     proof.tandem !== VERSION ||
     proof.config !== configKey(account) ||
     typeof proof.folders !== "object" ||
@@ -82,7 +88,7 @@ export function readProof(dir: string, account: AccountConfig): Proof | undefine
 /** Written after both states were saved; atomic (a torn file reads as no proof), private to the owner. */
 export function writeProof(dir: string, account: AccountConfig, folders: Record<string, FolderProof>): void {
   const proof: Proof = {
-    v: 2,
+    v: 3,
     tandem: VERSION,
     config: configKey(account),
     stamps: { left: SideState.fileStamp(dir, "left"), right: SideState.fileStamp(dir, "right") },

@@ -1,7 +1,6 @@
 import { join } from "node:path";
 import type { AccountConfig } from "../config/config.js";
 import { DriverError, type Folder, type FolderInfo, type Store } from "../drivers/driver.js";
-import { fingerprintOf } from "../model/fingerprint.js";
 import type { Conflict, Resolution } from "../model/plan.js";
 import { type AccountReport, type FolderReport, newFolderReport } from "../model/report.js";
 import type { Side } from "../model/types.js";
@@ -9,9 +8,10 @@ import { type AccountLock, lockAccount } from "../state/lock.js";
 import { SideState, StateError, type StateRow } from "../state/side-state.js";
 import { writeStatus } from "../state/status-file.js";
 import { canonicalFolder, FolderNames, folderMatcher } from "./folder-map.js";
-import { listAll } from "./listing.js";
+import { listAll, printOf } from "./listing.js";
 import { exitCodeFor } from "./outcome.js";
 import { type FolderProof, type Proof, readProof, removeProof, type SideProof, writeProof } from "./proof.js";
+import { listQuiet, type QuietListing, syncQuiet } from "./quiet.js";
 import { type FolderJob, type FolderOutcome, type Listed, listFolder, syncFolder } from "./sync-folder.js";
 import { verifyFolder } from "./verify.js";
 
@@ -88,6 +88,7 @@ export async function runAccount(account: AccountConfig, opts: RunOptions): Prom
       { left: states.left, right: states.right },
       report,
       unchanged,
+      proof,
     );
     if (!readOnly) {
       states.left.save();
@@ -209,14 +210,6 @@ async function proveUnchanged(
   }
 }
 
-/** The print of a folder's listFlags(): straight from the store where it can, else of the listing. */
-async function printOf(h: Folder): Promise<{ count: number; fingerprint: string }> {
-  const direct = await h.printFlags?.();
-  if (direct) return direct;
-  const listed = await h.listFlags!();
-  return { count: listed.length, fingerprint: fingerprintOf(listed) };
-}
-
 /** Opens a side's state; with --resync, a damaged one is moved aside and rebuilt from both sides. */
 async function openState(
   dir: string,
@@ -247,6 +240,10 @@ interface RunCtx {
   proofs: Record<string, FolderProof>;
   /** Folders settled without a sync (gone from both sides): they need no proof. */
   proofless: Set<string>;
+  /** The last clean run's proof, for the quiet-side path (quiet.ts); it vouches for untouched folders only. */
+  lastProof?: Proof;
+  /** Folders whose sync has begun this run: their rows may differ from the proof's. */
+  touched: Set<string>;
 }
 
 /** One folder of a run: its name on each side, its report, and where it exists and is known. */
@@ -266,6 +263,7 @@ async function syncFolders(
   states: Record<Side, SideState>,
   report: AccountReport,
   unchanged: Map<string, FolderProof>,
+  lastProof?: Proof,
 ): Promise<Record<string, FolderProof> | undefined> {
   const [lf, rf] = await Promise.all([stores.left.listFolders(), stores.right.listFolders()]);
   const known: Record<Side, Set<string>> = {
@@ -276,7 +274,17 @@ async function syncFolders(
     (opts.maxage ?? account.maxage) ? opts.now - (opts.maxage ?? account.maxage ?? 0) * 86_400_000 : 0;
   const entries = folderEntries(account, opts, lf, rf, known);
   for (const e of entries) report.folders.push(e.fr);
-  const run: RunCtx = { account, opts, stores, states, minDate, proofs: {}, proofless: new Set() };
+  const run: RunCtx = {
+    account,
+    opts,
+    stores,
+    states,
+    minDate,
+    proofs: {},
+    proofless: new Set(),
+    lastProof,
+    touched: new Set(),
+  };
   type Prepared =
     | { skip: true; proven?: FolderProof }
     | { skip?: false; opened?: Opened; error?: unknown; settleError?: unknown };
@@ -474,6 +482,8 @@ interface Opened {
   /** Both stores can keep keywords in this folder (as of opening it). */
   keywords: boolean;
   listed?: Listed;
+  /** Listed for the quiet-side path instead (quiet.ts). */
+  quiet?: QuietListing;
 }
 
 /** Opens a folder on both sides at once; if either fails, the other is closed again. */
@@ -502,6 +512,11 @@ async function openAndList(run: RunCtx, e: FolderEntry): Promise<Opened> {
   };
   if (opts.verifyOnly) return opened;
   try {
+    const proof = run.touched.has(e.name) ? undefined : run.lastProof?.folders[e.name];
+    if (proof && e.known.left && e.known.right) {
+      opened.quiet = await listQuiet(folderJob(run, e, opened), proof);
+      if (opened.quiet) return opened;
+    }
     opened.listed = await listFolder(folderJob(run, e, opened));
     return opened;
   } catch (err) {
@@ -547,7 +562,25 @@ async function syncOne(
   let opened: Opened | undefined = ahead;
   try {
     opened ??= await openAndList(run, e);
+    // From here on this folder's rows may change: a retry must not take the proof for them.
+    run.touched.add(e.name);
     const h = opened.handles;
+    if (opened.quiet) {
+      const job = folderJob(run, e, opened, onListed);
+      onListed();
+      const q = await syncQuiet(job, opened.quiet);
+      if (q) {
+        fr.drift.push(...q.drift);
+        if (q.stopped) return;
+        fr.verified = fr.drift.length === 0;
+        if (fr.verified && q.proof && q.held.size === 0) run.proofs[e.name] = q.proof;
+        if (q.byPrints && opened.quiet.unchanged) fr.proven = true;
+        else if (q.byPrints) fr.quiet = opened.quiet.quiet;
+        return;
+      }
+      // Not for this path after all (nothing was written): the ordinary one lists afresh.
+      opened.listed = undefined;
+    }
     let outcome: FolderOutcome | undefined;
     if (!opts.verifyOnly) {
       outcome = await syncFolder(folderJob(run, e, opened, onListed), opened.listed);
@@ -562,6 +595,7 @@ async function syncOne(
     }
     if (outcome?.rows && process.env.TANDEM_CHECK_ROWS === "1") checkRows(states, sideName, outcome.rows);
     const prints: Partial<Record<Side, SideProof>> = {};
+    let pairs: string | undefined;
     fr.drift.push(
       ...(await verifyFolder({
         folder: sideName,
@@ -580,11 +614,14 @@ async function syncOne(
               prints[side] = { identity: h[side].identity, fingerprint, count };
             }
           : undefined,
+        pairsPrint: (p) => {
+          pairs = p;
+        },
       })),
     );
     fr.verified = fr.drift.length === 0;
-    if (fr.verified && prints.left && prints.right && (outcome?.held.size ?? 0) === 0)
-      run.proofs[e.name] = { names: sideName, left: prints.left, right: prints.right };
+    if (fr.verified && prints.left && prints.right && pairs && (outcome?.held.size ?? 0) === 0)
+      run.proofs[e.name] = { names: sideName, left: prints.left, right: prints.right, pairs };
   } catch (err) {
     if (err instanceof DriverError && err.scope !== "store") {
       fr.errors.push(err.message);

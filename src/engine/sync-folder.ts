@@ -191,6 +191,28 @@ export async function syncFolder(job: FolderJob, listed?: Listed): Promise<Folde
     now: job.now,
     onProgress: job.onProgress ? (done) => job.onProgress?.(done, total) : undefined,
   });
+  await recordSettled(job, plan);
+  // A side listed in full this run and not written since: that listing is as fresh as a second
+  // one would be, so verification uses it instead of listing that side again.
+  const reuse: Partial<Record<Side, Map<string, MessageMeta>>> = {};
+  for (const side of ["left", "right"] as const)
+    if (full[side] && !written[side]) reuse[side] = listing[side];
+  // Nothing recorded at all: the rows read at the start are still the state. Otherwise, without a
+  // mask, the rows as applyPlan left them are (a second read of 5,000 rows costs ~10 ms a side).
+  const unchanged = planSize(plan) === 0 && report.mended.length === 0;
+  const after =
+    mask === identityMask
+      ? { left: [...current.left.values()], right: [...current.right.values()] }
+      : undefined;
+  return { plan, held, stopped: false, listing: reuse, rows: unchanged ? raw : after };
+}
+
+/**
+ * After applyPlan: the folder's copy and flag intents are closed when everything settled, the
+ * markers recorded, and everything flushed (the stores' writes first).
+ */
+export async function recordSettled(job: FolderJob, plan: Plan): Promise<void> {
+  const { names, handles, states, report } = job;
   const settled = plan.conflicts.length === 0 && report.errors.length === 0;
   if (settled) {
     for (const side of ["left", "right"] as const)
@@ -212,19 +234,6 @@ export async function syncFolder(job: FolderJob, listed?: Listed): Promise<Folde
   }
   // One flush for everything applyPlan left recorded but unflushed: the stores' writes first.
   await flushBoth({ handles, states }, "right");
-  // A side listed in full this run and not written since: that listing is as fresh as a second
-  // one would be, so verification uses it instead of listing that side again.
-  const reuse: Partial<Record<Side, Map<string, MessageMeta>>> = {};
-  for (const side of ["left", "right"] as const)
-    if (full[side] && !written[side]) reuse[side] = listing[side];
-  // Nothing recorded at all: the rows read at the start are still the state. Otherwise, without a
-  // mask, the rows as applyPlan left them are (a second read of 5,000 rows costs ~10 ms a side).
-  const unchanged = planSize(plan) === 0 && report.mended.length === 0;
-  const after =
-    mask === identityMask
-      ? { left: [...current.left.values()], right: [...current.right.values()] }
-      : undefined;
-  return { plan, held, stopped: false, listing: reuse, rows: unchanged ? raw : after };
 }
 
 /**
@@ -360,7 +369,7 @@ function noteInterruptedCopies(job: FolderJob, matches: readonly ContentMatch[])
  * Step 3 for one side: incremental where the store allows it and the state holds a marker for the
  * same folder identity (the state's rows patched with what changed since), a full listing otherwise.
  */
-async function listSide(
+export async function listSide(
   job: FolderJob,
   side: Side,
   mask: (f: string[]) => string[],

@@ -25,6 +25,15 @@ export interface VerifyInput {
   listing?: Partial<Record<Side, Map<string, MessageMeta>>>;
   /** Receives each side's listing as a fingerprint (see proof.ts) with its message count. */
   fingerprint?: (side: Side, fingerprint: string, count: number) => void;
+  /** Receives the print of the pairs (pairId and flags) when both states agree on them. */
+  pairsPrint?: (fingerprint: string) => void;
+}
+
+/** The print of a state's pairs: pairId and agreed flags of each row. */
+export function pairsPrintOf(rows: readonly StateRow[]): string {
+  const print = new ListingPrint();
+  for (const r of rows) print.add(r.pairId, r.flags);
+  return print.digest();
 }
 
 /**
@@ -38,15 +47,8 @@ export interface VerifyInput {
 async function agreeByPrints(input: VerifyInput): Promise<boolean> {
   if (input.minDate !== 0 || input.deep || (input.skipPairs?.size ?? 0) > 0) return false;
   const { rows, handles } = input;
-  const byPair = (list: readonly StateRow[]) => {
-    const print = new ListingPrint();
-    for (const r of list) {
-      print.key(r.pairId);
-      print.flags(r.flags);
-    }
-    return print.digest();
-  };
-  if (byPair(rows.left) !== byPair(rows.right)) return false;
+  const pairs = pairsPrintOf(rows.left);
+  if (pairs !== pairsPrintOf(rows.right)) return false;
   const pairIds = new Set<string>();
   for (const r of rows.left) pairIds.add(r.pairId);
   if (pairIds.size !== rows.left.length) return false;
@@ -61,6 +63,7 @@ async function agreeByPrints(input: VerifyInput): Promise<boolean> {
     return false;
   input.fingerprint?.("left", left.fingerprint, left.count);
   input.fingerprint?.("right", right.fingerprint, right.count);
+  input.pairsPrint?.(pairs);
   return true;
 }
 
@@ -171,5 +174,6 @@ export async function verifyFolder(input: VerifyInput): Promise<Drift[]> {
       what: "pair recorded on right only",
     });
   }
+  if (drift.length === 0) input.pairsPrint?.(pairsPrintOf(input.rows.left));
   return drift;
 }

@@ -33,8 +33,36 @@ export class ListingPrint {
     for (; p >= 1; p /= 10) this.mix(48 + (Math.floor(n / p) % 10));
   }
 
+  /**
+   * A print to go on from: `digest` as digest() gave it (undefined when it is not one). A sum can
+   * be kept up to date as entries come and go: add the new ones, drop() the old ones.
+   */
+  static from(digest: string): ListingPrint | undefined {
+    const m = /^m1:(\d+):([0-9a-f]{8})([0-9a-f]{8})([0-9a-f]{8})([0-9a-f]{8})$/.exec(digest);
+    if (!m) return undefined;
+    const p = new ListingPrint();
+    p.n = Number(m[1]);
+    p.s0 = Number.parseInt(m[2]!, 16) | 0;
+    p.s1 = Number.parseInt(m[3]!, 16) | 0;
+    p.s2 = Number.parseInt(m[4]!, 16) | 0;
+    p.s3 = Number.parseInt(m[5]!, 16) | 0;
+    return p;
+  }
+
+  /** Adds one entry: key() then flags(). */
+  add(key: string, flags: readonly string[]): void {
+    this.key(key);
+    this.flags(flags);
+  }
+
+  /** Takes out one entry that was added (the print is then that of the listing without it). */
+  drop(key: string, flags: readonly string[]): void {
+    this.key(key);
+    this.flags(flags, -1);
+  }
+
   /** Ends the entry with its flags (any order; the caller's array is not changed). */
-  flags(flags: readonly string[]): void {
+  flags(flags: readonly string[], sign: 1 | -1 = 1): void {
     const sorted = flags.length < 2 || isSorted(flags) ? flags : [...flags].sort();
     // NUL ends the key, a space separates flags: neither occurs in a key or a flag we keep.
     this.mix(0);
@@ -44,11 +72,11 @@ export class ListingPrint {
       this.chars(flag, flag.length);
     }
     const { a, b } = this;
-    this.s0 = (this.s0 + fmix(a ^ 0x3c6ef372)) | 0;
-    this.s1 = (this.s1 + fmix(b ^ 0xa54ff53a)) | 0;
-    this.s2 = (this.s2 + fmix((a + Math.imul(b, 0x27d4eb2f)) | 0)) | 0;
-    this.s3 = (this.s3 + fmix((b ^ Math.imul(a, 0x165667b1)) | 0)) | 0;
-    this.n++;
+    this.s0 = (this.s0 + sign * fmix(a ^ 0x3c6ef372)) | 0;
+    this.s1 = (this.s1 + sign * fmix(b ^ 0xa54ff53a)) | 0;
+    this.s2 = (this.s2 + sign * fmix((a + Math.imul(b, 0x27d4eb2f)) | 0)) | 0;
+    this.s3 = (this.s3 + sign * fmix((b ^ Math.imul(a, 0x165667b1)) | 0)) | 0;
+    this.n += sign;
   }
 
   get count(): number {

@@ -33,6 +33,12 @@ export interface FolderReport {
   verified: boolean;
   /** Verified by its proof (engine/proof.ts): listed in full, unchanged since the last clean run, not synced. */
   proven?: boolean;
+  /**
+   * Synced on the quiet-side path (engine/quiet.ts): this side printed exactly as the last clean
+   * run left it, only the other side's changes were read, and the stores' fresh prints matched
+   * the states' prints carried forward from that run's proof.
+   */
+  quiet?: Side;
 }
 
 export function newFolderReport(folder: string, rightName: string): FolderReport {

@@ -266,7 +266,39 @@ export class SideState {
 
   /** All message rows of a folder, ordered by key. */
   rows(folder: string): StateRow[] {
-    return this.guard(() => this.readRows(folder));
+    return this.guard(() => this.readRows(folder, "", []));
+  }
+
+  /** The keys of a folder's rows, in key order: a fifth of the cost of the rows themselves. */
+  keys(folder: string): string[] {
+    return this.guard(() => {
+      const out: string[] = [];
+      const st = this.db.prepare("SELECT key FROM messages WHERE folder = ? ORDER BY key");
+      try {
+        st.bind([folder]);
+        while (st.step()) out.push(st.get()[0] as string);
+      } finally {
+        st.free();
+      }
+      return out;
+    });
+  }
+
+  /**
+   * The rows of a folder whose `column` is one of `values` (a pair's rows found by pairId, a few
+   * keys' rows), ordered by key. Without an index on pairId SQLite scans the folder, which costs
+   * a fraction of handing every row over (~0.2 µs against ~1 µs a row, measured at 100,000).
+   */
+  rowsWhere(folder: string, column: "key" | "pairId", values: readonly string[]): StateRow[] {
+    const out: StateRow[] = [];
+    // Well under SQLite's limit of bound parameters per statement.
+    for (let i = 0; i < values.length; i += 500) {
+      const chunk = values.slice(i, i + 500);
+      const marks = chunk.map(() => "?").join(",");
+      out.push(...this.guard(() => this.readRows(folder, ` AND ${column} IN (${marks})`, chunk)));
+    }
+    if (values.length > 500) out.sort((a, b) => (a.key < b.key ? -1 : a.key > b.key ? 1 : 0));
+    return out;
   }
 
   /**
@@ -276,21 +308,22 @@ export class SideState {
    * U+001F itself (a hostile file name) shows as one separator too many, and the folder is then
    * read again column by column.
    */
-  private readRows(folder: string): StateRow[] {
+  private readRows(folder: string, where: string, params: readonly string[]): StateRow[] {
     const out: StateRow[] = [];
     const flagsOf = sharedFlags();
     const st = this.db.prepare(
-      "SELECT key || char(31) || pairId || char(31) || flags || char(31) || digest, size, date FROM messages WHERE folder = ? ORDER BY key",
+      `SELECT key || char(31) || pairId || char(31) || flags || char(31) || digest, size, date FROM messages WHERE folder = ?${where} ORDER BY key`,
     );
     try {
-      st.bind([folder]);
+      st.bind([folder, ...params]);
       while (st.step()) {
         const row = st.get();
         const joined = row[0] as string;
         const a = joined.indexOf(SEP);
         const b = joined.indexOf(SEP, a + 1);
         const c = joined.indexOf(SEP, b + 1);
-        if (a < 0 || b < 0 || c < 0 || joined.indexOf(SEP, c + 1) >= 0) return this.readRowsByColumn(folder);
+        if (a < 0 || b < 0 || c < 0 || joined.indexOf(SEP, c + 1) >= 0)
+          return this.readRowsByColumn(folder, where, params);
         out.push({
           folder,
           key: joined.slice(0, a),
@@ -307,14 +340,14 @@ export class SideState {
     return out;
   }
 
-  private readRowsByColumn(folder: string): StateRow[] {
+  private readRowsByColumn(folder: string, where: string, params: readonly string[]): StateRow[] {
     const out: StateRow[] = [];
     const flagsOf = sharedFlags();
     const st = this.db.prepare(
-      "SELECT key, pairId, flags, size, date, digest FROM messages WHERE folder = ? ORDER BY key",
+      `SELECT key, pairId, flags, size, date, digest FROM messages WHERE folder = ?${where} ORDER BY key`,
     );
     try {
-      st.bind([folder]);
+      st.bind([folder, ...params]);
       while (st.step()) {
         const [key, pairId, flags, size, date, digest] = st.get() as [
           string,

@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { fingerprintOf } from "../../src/model/fingerprint.js";
+import { fingerprintOf, ListingPrint } from "../../src/model/fingerprint.js";
 
 type E = { key: string; flags: string[] };
 
@@ -48,5 +48,26 @@ describe("fingerprintOf (the proof's print of a listing)", () => {
       fingerprintOf([{ key: "a", flags: ["bc"] }]),
     );
     expect(fingerprintOf([])).not.toBe(fingerprintOf([{ key: "", flags: [] }]));
+  });
+
+  it("goes on from a digest: entries added and dropped give the print of the listing they leave", () => {
+    const a = listing(300);
+    const p = ListingPrint.from(fingerprintOf(a.slice(0, 200)))!;
+    for (const e of a.slice(200)) p.add(e.key, e.flags);
+    expect(p.digest()).toBe(fingerprintOf(a));
+    // Drop ten entries and change the flags of five others (drop the old entry, add the new one).
+    for (const e of a.slice(0, 10)) p.drop(e.key, e.flags);
+    for (const e of a.slice(10, 15)) {
+      p.drop(e.key, e.flags);
+      p.add(e.key, ["\\Flagged"]);
+    }
+    const left = [...a.slice(10, 15).map((e) => ({ key: e.key, flags: ["\\Flagged"] })), ...a.slice(15)];
+    expect(p.digest()).toBe(fingerprintOf(left));
+    // Everything dropped: the print of no listing.
+    const q = ListingPrint.from(fingerprintOf(a))!;
+    for (const e of a) q.drop(e.key, e.flags);
+    expect(q.digest()).toBe(fingerprintOf([]));
+    expect(ListingPrint.from("m1:3:abc")).toBeUndefined();
+    expect(ListingPrint.from(`x${fingerprintOf(a)}`)).toBeUndefined();
   });
 });

@@ -177,6 +177,9 @@ export function faulty(store: Store, counter: FaultCounter): Store {
     identity: f.identity,
     marker: f.marker,
     list: (o) => f.list(o),
+    // Passed through so that runs with faults take the quiet-side path too (engine/quiet.ts).
+    listFlags: f.listFlags && (() => f.listFlags!()),
+    printFlags: f.printFlags && (() => f.printFlags!()),
     read: (k) => f.read(k),
     readHeader: (k) => f.readHeader(k),
     append: (i) => counter.write(() => f.append(i)),

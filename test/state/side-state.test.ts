@@ -136,6 +136,26 @@ describe("rows()", () => {
       expect(s.rows("None")).toEqual([]);
     });
   });
+
+  it("rowsWhere() finds rows by key or pairId within one folder (more than one chunk too); keys() lists keys", async () => {
+    const many = Array.from({ length: 1200 }, (_, i) =>
+      row(`k${String(i).padStart(4, "0")}`, { pairId: `p${i}` }),
+    );
+    const odd = row("a\u001fb", { pairId: "r:x\u001f" });
+    await withState((s) => {
+      for (const r of many) s.putMessage(r);
+      s.putMessage(odd);
+      s.putMessage(row("k0001", { folder: "Other", pairId: "p1" }));
+      expect(s.rowsWhere("INBOX", "pairId", ["p1", "p1100", "missing"])).toEqual([many[1], many[1100]]);
+      expect(s.rowsWhere("INBOX", "key", ["k0003", "a\u001fb"])).toEqual([odd, many[3]]);
+      expect(s.rowsWhere("INBOX", "pairId", ["r:x\u001f"])).toEqual([odd]);
+      expect(s.rowsWhere("INBOX", "key", [])).toEqual([]);
+      // 1,200 values go in three statements; the answer is still one list in key order.
+      expect(s.rowsWhere("INBOX", "pairId", many.map((r) => r.pairId).reverse())).toEqual(many);
+      expect(s.keys("INBOX")).toEqual([odd, ...many].map((r) => r.key));
+      expect(s.keys("Other")).toEqual(["k0001"]);
+    });
+  });
 });
 
 describe("a state saved by schema version 1", () => {

@@ -1,0 +1,160 @@
+import { readdirSync, readFileSync, unlinkSync } from "node:fs";
+import { join } from "node:path";
+import { describe, expect, it } from "vitest";
+import { EXIT } from "../../src/cli/exit.js";
+import type { Folder, Store } from "../../src/drivers/driver.js";
+import { openMaildirStore } from "../../src/drivers/maildir/maildir-store.js";
+import type { Side } from "../../src/model/types.js";
+import { change, drift, makeWorld, seed, show, sync, type World, work } from "./harness.js";
+
+// The quiet-side path (src/engine/quiet.ts): after a clean run, a folder whose one side prints
+// exactly as that run left it is synced from the other side's changes only, and verified by the
+// states' prints carried forward from the proof. Every result must be the ordinary path's.
+
+async function cleanPair(): Promise<World> {
+  const w = makeWorld();
+  seed(w.roots.left, "A B:S C:FS");
+  seed(w.roots.right, "D:R");
+  seed(w.roots.left, "E F:S", "work");
+  expect((await sync(w)).exitCode).toBe(EXIT.ok);
+  return w;
+}
+
+const other = (s: Side): Side => (s === "left" ? "right" : "left");
+
+describe("quiet-side path", () => {
+  const cases: [string, string, string, string][] = [
+    ["a new message", "nG:S", "A B:S C:FS D:R G:S", "E F:S"],
+    ["a flag added and one taken away", "+A:F -C:F", "A:F B:S C:S D:R", "E F:S"],
+    ["a removal", "xB", "A C:FS D:R", "E F:S"],
+    ["one removed, one new, one flagged", "xA nH +D:S", "B:S C:FS D:RS H", "E F:S"],
+  ];
+  for (const [what, spec, inbox, work_] of cases)
+    for (const side of ["left", "right"] as const) {
+      it(`${what} on the ${side}: synced from its changes only, verified by carried prints`, async () => {
+        const w = await cleanPair();
+        try {
+          change(w.roots[side], spec);
+          const r = await sync(w);
+          expect(r.exitCode).toBe(EXIT.ok);
+          expect(drift(r)).toEqual([]);
+          const inboxReport = r.folders.find((f) => f.folder === "INBOX")!;
+          // The other side is the quiet one; and the carried prints matched the stores' fresh ones.
+          expect(inboxReport.quiet).toBe(other(side));
+          expect(inboxReport.verified).toBe(true);
+          expect(r.folders.find((f) => f.folder === "work")!.proven).toBe(true);
+          for (const s of ["left", "right"] as const) {
+            expect(show(w.roots[s])).toBe(inbox);
+            expect(show(w.roots[s], "work")).toBe(work_);
+          }
+          // The proof it left is a real one: the next run is proven, and a change after it is seen.
+          const again = await sync(w);
+          expect(again.proven).toBe(true);
+          expect(work(again)).toBe(0);
+          change(w.roots[other(side)], "-C:S");
+          const third = await sync(w);
+          expect(third.folders.find((f) => f.folder === "INBOX")!.quiet).toBe(side);
+          expect(show(w.roots[side])).toBe(show(w.roots[other(side)]));
+        } finally {
+          w.cleanup();
+        }
+      });
+    }
+
+  it("changes on both sides of a folder take the ordinary path", async () => {
+    const w = await cleanPair();
+    try {
+      change(w.roots.left, "+A:F");
+      change(w.roots.right, "nG");
+      const r = await sync(w);
+      expect(r.exitCode).toBe(EXIT.ok);
+      expect(r.folders.find((f) => f.folder === "INBOX")!.quiet).toBeUndefined();
+      expect(show(w.roots.left)).toBe("A:F B:S C:FS D:R G");
+      expect(show(w.roots.right)).toBe("A:F B:S C:FS D:R G");
+      expect((await sync(w)).proven).toBe(true);
+    } finally {
+      w.cleanup();
+    }
+  });
+
+  it("a message another program removes from the quiet side during the run is drift, named", async () => {
+    const w = await cleanPair();
+    try {
+      change(w.roots.left, "nG");
+      // While tandem copies G to the right, another program removes D there: the right's fresh
+      // print then differs from the carried one, and the full comparison must name D.
+      let removed = "";
+      const r = await sync(w, {
+        openStore: async (side) => {
+          const store = await openMaildirStore({
+            path: w.roots[side],
+            layout: "maildir++",
+            create: true,
+            onWarning: () => {},
+          });
+          return side === "right"
+            ? meddling(store, () => (removed = removeTagged(w.roots.right, "D")))
+            : store;
+        },
+      });
+      expect(removed).not.toBe("");
+      expect(r.exitCode).toBe(EXIT.drift);
+      const inbox = r.folders.find((f) => f.folder === "INBOX")!;
+      expect(inbox.quiet).toBeUndefined();
+      expect(inbox.verified).toBe(false);
+      expect(drift(r)).toEqual([`INBOX right ${removed} recorded in the state but missing from the store`]);
+    } finally {
+      w.cleanup();
+    }
+  });
+});
+
+/** The key (file name before `:2,`) of the message tagged `tag`, after removing its file. */
+function removeTagged(root: string, tag: string): string {
+  for (const sub of ["cur", "new"]) {
+    for (const name of readdirSync(join(root, sub))) {
+      if (!name.includes(".test")) continue;
+      const file = join(root, sub, name);
+      if (!readFileSync(file, "latin1").includes(`Subject: ${tag}\r\n`)) continue;
+      unlinkSync(file);
+      return name.split(":2,")[0]!;
+    }
+  }
+  return "";
+}
+
+/** A store whose folders call `onAppend` once, after their first append. */
+function meddling(store: Store, onAppend: () => void): Store {
+  let done = false;
+  const wrap = (f: Folder): Folder => ({
+    name: f.name,
+    identity: f.identity,
+    marker: f.marker,
+    list: (o) => f.list(o),
+    listFlags: f.listFlags && (() => f.listFlags!()),
+    printFlags: f.printFlags && (() => f.printFlags!()),
+    read: (k) => f.read(k),
+    readHeader: (k) => f.readHeader(k),
+    append: async (i) => {
+      const key = await f.append(i);
+      if (!done) {
+        done = true;
+        onAppend();
+      }
+      return key;
+    },
+    setFlags: (k, a, r) => f.setFlags(k, a, r),
+    remove: (k) => f.remove(k),
+    flush: f.flush && (() => f.flush!()),
+    close: () => f.close(),
+  });
+  return {
+    caps: store.caps,
+    label: store.label,
+    listFolders: () => store.listFolders(),
+    createFolder: (n) => store.createFolder(n),
+    removeFolder: (n) => store.removeFolder(n),
+    openFolder: async (n, o) => wrap(await store.openFolder(n, o)),
+    close: () => store.close(),
+  };
+}
