@@ -293,6 +293,73 @@ describe.concurrent("a fake IMAP server sending garbage", () => {
     }
   });
 
+  it("a folder whose SELECT says READ-ONLY: setFlags and remove are the folder's ESTORE, nothing stored", async () => {
+    const caps = "IMAP4rev1 UIDPLUS NAMESPACE";
+    const fake = await fakeServer({
+      greeting: `* OK [CAPABILITY ${caps}] fake ready\r\n`,
+      script: (sock, tag, command) => {
+        if (command === "LOGIN") sock.write(`${tag} OK [CAPABILITY ${caps}] logged in\r\n`);
+        else if (command === "SELECT" || command === "EXAMINE")
+          sock.write(
+            "* 1 EXISTS\r\n* FLAGS (\\Seen)\r\n* OK [PERMANENTFLAGS ()] ok\r\n" +
+              `* OK [UIDVALIDITY 7] ok\r\n* OK [UIDNEXT 2] ok\r\n${tag} OK [READ-ONLY] selected\r\n`,
+          );
+        else normal(sock, tag, command);
+      },
+    });
+    const warnings: string[] = [];
+    const store = await openFakeStore(fake.port, warnings);
+    try {
+      const folder = await store.openFolder("INBOX");
+      const flags = await folder.setFlags(["7/1"], [], ["\\Seen"]).catch((e: unknown) => e);
+      expect(flags).toBeInstanceOf(DriverError);
+      expect(flags).toMatchObject({ scope: "folder", code: "ESTORE" });
+      expect(String((flags as Error).message)).toMatch(/read-only/);
+      const removed = await folder.remove(["7/1"]).catch((e: unknown) => e);
+      expect(removed).toMatchObject({ scope: "folder", code: "ESTORE" });
+      expect(fake.lines.filter((l) => / SELECT "INBOX"/.test(l)).length).toBeGreaterThan(1);
+      expect(fake.lines.some((l) => /UID (STORE|EXPUNGE)/i.test(l))).toBe(false);
+      expect(warnings.filter((w) => w.includes("read-only"))).toHaveLength(1);
+      await folder.close();
+    } finally {
+      await store.close();
+    }
+  });
+
+  it("a UID STORE refused: the folder's ESTORE, and no UID EXPUNGE after it; lost during a STORE: ECONNLOST, retryable", async () => {
+    const fake = await fakeServer({
+      script: (sock, tag, command, line) => {
+        if (command === "UID STORE" && /\\Deleted|Refused/.test(line))
+          sock.write(`${tag} NO [CANNOT] not now\r\n`);
+        else if (command === "UID STORE" && line.includes("Lost")) sock.destroy();
+        // CONDSTORE servers report MODSEQ even for .SILENT stores.
+        else if (command === "UID STORE") sock.write(`* 1 FETCH (UID 1 MODSEQ (9))\r\n${tag} OK done\r\n`);
+        else normal(sock, tag, command);
+      },
+    });
+    const store = await openFakeStore(fake.port);
+    try {
+      const folder = await store.openFolder("INBOX");
+      await folder.setFlags(["7/1"], ["\\Seen"], []);
+      const refused = await folder.setFlags(["7/1"], ["Refused"], []).catch((e: unknown) => e);
+      expect(refused).toBeInstanceOf(DriverError);
+      expect(refused).toMatchObject({ scope: "folder", code: "ESTORE", retryable: false });
+      expect((refused as Error).message).toMatch(
+        /^Adding Refused in "INBOX": the server refused the command/,
+      );
+      const removed = await folder.remove(["7/1"]).catch((e: unknown) => e);
+      expect(removed).toMatchObject({ scope: "folder", code: "ESTORE" });
+      expect(fake.lines.some((l) => /UID EXPUNGE/i.test(l))).toBe(false);
+      const lost = await folder.setFlags(["7/1"], ["Lost"], []).catch((e: unknown) => e);
+      expect(lost).toMatchObject({ scope: "store", code: "ECONNLOST", retryable: true });
+      // The next write opens a new connection and selects the folder there.
+      await folder.setFlags(["7/1"], [], ["\\Seen"]);
+      expect(fake.lines.filter((l) => / SELECT "INBOX"/.test(l)).length).toBeGreaterThan(1);
+    } finally {
+      await store.close();
+    }
+  });
+
   it("the driver alone: the huge literal is a store-scoped DriverError, never an unhandled crash", async () => {
     const fake = await fakeServer({
       script: (sock, tag, command) => {

@@ -61,6 +61,51 @@ function byKey(metas: MessageMeta[]): Map<string, MessageMeta> {
   return new Map(metas.map((m) => [m.key, m]));
 }
 
+/** imapflow logs every line it sends or reads: none means it never connected. */
+function imapflowLines(debug: string[]): string[] {
+  return debug.filter((l) => /^imap (debug|info|warn|error) /.test(l));
+}
+
+/** The commands sent on lean connections, tags dropped. */
+function leanSent(debug: string[]): string[] {
+  return debug.filter((l) => l.startsWith("imap lean C: ")).map((l) => l.replace(/^imap lean C: L\d+ /, ""));
+}
+
+let seeded = 0;
+
+/** Appends messages to `path` from another client; their UIDs, in order. */
+async function seed(u: ImapUser, path: string, flags: string[][]): Promise<number[]> {
+  const other = await connectImap(u);
+  try {
+    const uids: number[] = [];
+    for (const f of flags) {
+      const res = await other.append(path, message(`seed-${++seeded}`), f);
+      const uid = res ? res.uid : undefined;
+      if (uid === undefined) throw new Error("no APPENDUID");
+      uids.push(uid);
+    }
+    return uids;
+  } finally {
+    await other.logout();
+  }
+}
+
+/** UID → sorted flags of every message in `path`, as another client sees them. */
+async function seenByOther(u: ImapUser, path: string): Promise<Map<number, string[]>> {
+  const other = await connectImap(u);
+  try {
+    const box = await other.mailboxOpen(path);
+    const out = new Map<number, string[]>();
+    if (box.exists === 0) return out;
+    for await (const m of other.fetch("1:*", { uid: true, flags: true }, { uid: true })) {
+      out.set(m.uid, [...(m.flags ?? [])].filter((f) => f !== "\\Recent").sort());
+    }
+    return out;
+  } finally {
+    await other.logout();
+  }
+}
+
 describe.skipIf(skip)("IMAP driver against Dovecot", () => {
   let server: DovecotServer;
   beforeAll(async () => {
@@ -290,10 +335,10 @@ describe.skipIf(skip)("IMAP driver against Dovecot", () => {
       });
       expect(debug.some((l) => /^imap lean C: L\d+ SELECT "INBOX"/.test(l))).toBe(true);
       // imapflow logs every line it sends or reads: it has not even connected.
-      expect(debug.filter((l) => /^imap (debug|info|warn|error) /.test(l))).toEqual([]);
-      // The first flag change connects it; keywords were found kept, names stay the same.
+      expect(imapflowLines(debug)).toEqual([]);
+      // A flag change goes lean as well; keywords were found kept, names stay the same.
       await inbox.setFlags([key], ["\\Flagged", "Other"], []);
-      expect(debug.some((l) => /^imap (debug|info) /.test(l))).toBe(true);
+      expect(imapflowLines(debug)).toEqual([]);
       expect((await collect(inbox.list()))[0]?.flags).toEqual(["Later", "Other", "\\Flagged"]);
       await inbox.close();
       expect((await store.listFolders()).map((f) => f.name)).toEqual(folders.map((f) => f.name));
@@ -386,6 +431,180 @@ describe.skipIf(skip)("IMAP driver against Dovecot", () => {
       const metas = await collect(folder.list());
       expect(metas.map((m) => m.key)).toEqual([b, c]);
       expect(metas[0]?.flags).toEqual(["\\Deleted"]);
+    });
+  });
+
+  it("sets and removes flags (system flags and a keyword) and removes messages on a lean connection; another client sees it", async () => {
+    const u = await server.addUser();
+    await seed(u, "INBOX", [[]]);
+    const other = await connectImap(u);
+    try {
+      await other.mailboxCreate("Box");
+    } finally {
+      await other.logout();
+    }
+    const uids = await seed(u, "Box", [["\\Seen"], ["\\Seen"], ["\\Seen"], ["\\Seen", "$Old"], ["\\Seen"]]);
+    await withStore(u, async (store, debug) => {
+      await (await store.openFolder("INBOX")).close();
+      // Opened by an EXAMINE: the first write SELECTs it on the lean connection.
+      const box = await store.openFolder("Box");
+      const keys = uids.map((uid) => `${box.identity}/${uid}`);
+      expect((await collect(box.list())).map((m) => m.key)).toEqual(keys);
+      await box.setFlags([keys[0]!, keys[1]!], ["\\Flagged", "$Label1", "\\Answered"], ["\\Seen"]);
+      await box.setFlags([keys[1]!, keys[3]!], [], ["$Label1", "$Old"]);
+      await box.remove([keys[2]!, keys[4]!]);
+      const sent = leanSent(debug);
+      expect(sent).toContain('SELECT "Box" (CONDSTORE)');
+      expect(sent.filter((l) => l.startsWith("UID STORE "))).toEqual([
+        `UID STORE ${uids[0]}:${uids[1]} +FLAGS.SILENT ($Label1 \\Answered \\Flagged)`,
+        `UID STORE ${uids[0]}:${uids[1]} -FLAGS.SILENT (\\Seen)`,
+        `UID STORE ${uids[1]},${uids[3]} -FLAGS.SILENT ($Label1 $Old)`,
+        `UID STORE ${uids[2]},${uids[4]} +FLAGS.SILENT (\\Deleted)`,
+      ]);
+      expect(sent.filter((l) => l.startsWith("UID EXPUNGE "))).toEqual([`UID EXPUNGE ${uids[2]},${uids[4]}`]);
+      expect(imapflowLines(debug)).toEqual([]);
+      const want = new Map([
+        [uids[0]!, ["$Label1", "\\Answered", "\\Flagged"]],
+        [uids[1]!, ["\\Answered", "\\Flagged"]],
+        [uids[3]!, ["\\Seen"]],
+      ]);
+      expect(await seenByOther(u, "Box")).toEqual(want);
+      // A fresh store lists the same.
+      const fresh = await openStore(u);
+      try {
+        const again = await fresh.openFolder("Box", { lookOnly: true });
+        expect((await again.listFlags!()).map((r) => [r.key, r.flags])).toEqual(
+          [...want].map(([uid, flags]) => [`${box.identity}/${uid}`, flags]),
+        );
+      } finally {
+        await fresh.close();
+      }
+    });
+  });
+
+  it("a session that lists, sets flags and removes messages never connects imapflow", async () => {
+    const u = await server.addUser();
+    const inboxUids = await seed(u, "INBOX", [[], ["\\Seen"], []]);
+    await withStore(u, async (store, debug) => {
+      const inbox = await store.openFolder("INBOX");
+      const keys = inboxUids.map((uid) => `${inbox.identity}/${uid}`);
+      expect((await collect(inbox.list())).map((m) => m.key)).toEqual(keys);
+      await inbox.setFlags([keys[0]!], ["\\Seen", "Later"], []);
+      await inbox.setFlags([keys[1]!], [], ["\\Seen"]);
+      await inbox.remove([keys[2]!]);
+      expect((await inbox.listFlags!()).map((r) => [r.key, r.flags])).toEqual([
+        [keys[0], ["Later", "\\Seen"]],
+        [keys[1], []],
+      ]);
+      await inbox.close();
+      expect(imapflowLines(debug)).toEqual([]);
+    });
+    expect(await seenByOther(u, "INBOX")).toEqual(
+      new Map([
+        [inboxUids[0]!, ["Later", "\\Seen"]],
+        [inboxUids[1]!, []],
+      ]),
+    );
+  });
+
+  it("after remove(), listings on the kept selection are exact: no new SELECT or EXAMINE, no fallback FETCH", async () => {
+    const u = await server.addUser();
+    const uids = await seed(u, "INBOX", [["\\Seen"], [], ["\\Flagged"], [], ["\\Seen"], []]);
+    await withStore(u, async (store, debug) => {
+      const inbox = await store.openFolder("INBOX");
+      const key = (uid: number) => `${inbox.identity}/${uid}`;
+      expect(await inbox.listFlags!()).toHaveLength(6);
+      await inbox.setFlags([key(uids[1]!)], ["$Kw"], []);
+      await inbox.remove([key(uids[0]!), key(uids[3]!), key(uids[5]!)]);
+      const before = debug.length;
+      const rows = await inbox.listFlags!();
+      expect(rows.map((r) => [r.key, r.flags])).toEqual([
+        [key(uids[1]!), ["$Kw"]],
+        [key(uids[2]!), ["\\Flagged"]],
+        [key(uids[4]!), ["\\Seen"]],
+      ]);
+      expect((await inbox.printFlags!())?.count).toBe(3);
+      expect((await collect(inbox.list())).map((m) => m.key)).toEqual(
+        [uids[1]!, uids[2]!, uids[4]!].map(key),
+      );
+      let sent = leanSent(debug.slice(before));
+      expect(sent[0]).toBe("NOOP");
+      // The selection's count was kept (EXISTS less our EXPUNGEs): the searches were trusted.
+      expect(sent.some((l) => /^(SELECT|EXAMINE) /.test(l))).toBe(false);
+      expect(sent.some((l) => l.startsWith("UID FETCH 1:* (UID FLAGS)"))).toBe(false);
+      // Another client's changes meanwhile are seen on the same selection.
+      const added = await seed(u, "INBOX", [["\\Draft"]]);
+      const other = await connectImap(u);
+      try {
+        await other.mailboxOpen("INBOX");
+        await other.messageDelete(String(uids[2]), { uid: true });
+      } finally {
+        await other.logout();
+      }
+      await inbox.remove([key(uids[4]!)]);
+      const mid = debug.length;
+      expect((await inbox.listFlags!()).map((r) => [r.key, r.flags])).toEqual([
+        [key(uids[1]!), ["$Kw"]],
+        [key(added[0]!), ["\\Draft"]],
+      ]);
+      sent = leanSent(debug.slice(mid));
+      expect(sent.some((l) => /^(SELECT|EXAMINE) /.test(l))).toBe(false);
+      expect(sent.some((l) => l.startsWith("UID FETCH 1:* (UID FLAGS)"))).toBe(false);
+      expect(leanSent(debug).filter((l) => l.startsWith("UID EXPUNGE "))).toHaveLength(2);
+      await inbox.close();
+    });
+  });
+
+  it("a folder made anew under the same name: setFlags and remove fail (EUIDVALIDITY or ENOFOLDER) and write nothing", async () => {
+    const u = await server.addUser();
+    const other = await connectImap(u);
+    try {
+      await other.mailboxCreate("Kept");
+      await other.mailboxCreate("Looked");
+    } finally {
+      await other.logout();
+    }
+    const kept = await seed(u, "Kept", [[], []]);
+    const looked = await seed(u, "Looked", [[], []]);
+    await withStore(u, async (store) => {
+      await (await store.openFolder("INBOX")).close();
+      // Kept: written once (selected read-write on its lean connection); Looked: only listed.
+      const a = await store.openFolder("Kept");
+      await a.setFlags([`${a.identity}/${kept[0]}`], ["\\Seen"], []);
+      const b = await store.openFolder("Looked");
+      expect(await collect(b.list())).toHaveLength(2);
+      for (const name of ["Kept", "Looked"]) {
+        await server.doveadm(["mailbox", "delete", "-u", u.user, name]);
+        await server.doveadm(["mailbox", "create", "-u", u.user, name]);
+      }
+      // The new folders have messages under the old UIDs.
+      expect(await seed(u, "Kept", [[], []])).toEqual(kept);
+      expect(await seed(u, "Looked", [[], []])).toEqual(looked);
+      for (const [folder, uids] of [
+        [a, kept],
+        [b, looked],
+      ] as const) {
+        const keys = uids.map((uid) => `${folder.identity}/${uid}`);
+        // Dovecot may end a session whose selected mailbox went away: that loss is retryable.
+        const attempt = async (write: () => Promise<void>) => {
+          let err = await write().catch((e: unknown) => e);
+          if (err instanceof DriverError && err.scope === "store") {
+            expect(err).toMatchObject({ retryable: true });
+            err = await write().catch((e: unknown) => e);
+          }
+          expect(err).toBeInstanceOf(DriverError);
+          expect(["EUIDVALIDITY", "ENOFOLDER"]).toContain((err as DriverError).code);
+          expect(err).toMatchObject({ scope: "folder" });
+        };
+        await attempt(() => folder.setFlags(keys, ["\\Flagged", "Mark"], []));
+        await attempt(() => folder.remove(keys));
+      }
+      for (const [name, uids] of [
+        ["Kept", kept],
+        ["Looked", looked],
+      ] as const) {
+        expect(await seenByOther(u, name)).toEqual(new Map(uids.map((uid) => [uid, []])));
+      }
     });
   });
 

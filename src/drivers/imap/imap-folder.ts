@@ -1,8 +1,9 @@
-// One selected IMAP mailbox as a Folder. Listing, reading and appending go over the store's lean
-// connection (an EXAMINE, or a NOOP while the folder is still selected there, pipelined in front
-// of every command, UIDVALIDITY checked each time); the rest takes imapflow's mailbox lock,
-// re-selects the mailbox if another one was selected meanwhile, and refuses to act if UIDVALIDITY
-// changed.
+// One selected IMAP mailbox as a Folder. Listing, reading, appending, flag changes and removals go
+// over the store's lean connections (reads pipeline an EXAMINE, writes await a SELECT, or a NOOP
+// while the folder is still selected there as needed; UIDVALIDITY checked each time); the rest
+// (header reads, listChanges without known keys, finding an append without UIDPLUS) takes
+// imapflow's mailbox lock, re-selects the mailbox if another one was selected meanwhile, and
+// refuses to act if UIDVALIDITY changed.
 import type { FetchMessageObject, ImapFlow, MailboxObject } from "imapflow";
 import { ListingPrint } from "../../model/fingerprint.js";
 import { type Flag, type MessageMeta, normalizeFlags } from "../../model/types.js";
@@ -18,7 +19,7 @@ import {
 } from "../driver.js";
 import { findAppendedUid } from "./append-lookup.js";
 import type { StoreContext } from "./imap-store.js";
-import type { LeanClient } from "./lean/client.js";
+import { type LeanClient, LeanError } from "./lean/client.js";
 import {
   appendStream,
   BodyProbe,
@@ -34,6 +35,8 @@ import {
   startExamine,
   startFetchStream,
   startSearch,
+  writableSelection,
+  writeSelected,
 } from "./lean/ops.js";
 import {
   eachPosition,
@@ -147,15 +150,7 @@ export class ImapFolder implements Folder {
    * else by an EXAMINE that the caller pipelines its commands behind.
    */
   private async begin(c: LeanClient, what: string): Promise<{ sel: Promise<Selected> }> {
-    const check = (sel: Selected): Selected => {
-      if (sel.uidValidity !== this.identity) {
-        throw new DriverError(
-          `Folder "${this.name}" changed its UIDVALIDITY from ${this.identity} to ${sel.uidValidity ?? "none"} while open: every known key is invalid`,
-          { scope: "folder", code: "EUIDVALIDITY" },
-        );
-      }
-      return sel;
-    };
+    const check = (sel: Selected) => this.sameIdentity(sel);
     // Either way a failure is a DriverError: read() and readMany() call this outside withLean.
     const failed = (err: unknown): never => {
       throw examineError(this.store, err, this.name, what);
@@ -163,6 +158,76 @@ export class ImapFolder implements Folder {
     const kept = await keptSelection(c, this.path).catch(failed);
     if (kept) return { sel: Promise.resolve(check(kept)) };
     return { sel: startExamine(c, this.path).then(check, failed) };
+  }
+
+  /** `sel`, unless it is of another UIDVALIDITY than this folder's (EUIDVALIDITY). */
+  private sameIdentity(sel: Selected): Selected {
+    if (sel.uidValidity !== this.identity) {
+      throw new DriverError(
+        `Folder "${this.name}" changed its UIDVALIDITY from ${this.identity} to ${sel.uidValidity ?? "none"} while open: every known key is invalid`,
+        { scope: "folder", code: "EUIDVALIDITY" },
+      );
+    }
+    return sel;
+  }
+
+  /**
+   * Selects this folder read-write on the lean connection before a write: as it stands when the
+   * connection has it so already (keptSelection: a NOOP), else by a SELECT. The SELECT is awaited,
+   * not pipelined as begin() does for reads: a write sent behind it would be carried out before
+   * its UIDVALIDITY could be checked, on the messages of a folder made anew under the same name.
+   */
+  private async beginWrite(c: LeanClient, what: string): Promise<void> {
+    const failed = (err: unknown): never => {
+      throw examineError(this.store, err, this.name, what);
+    };
+    const sel = this.sameIdentity(
+      (await keptSelection(c, this.path, true).catch(failed)) ??
+        (await startExamine(c, this.path, "SELECT").catch(failed)),
+    );
+    // As run() does for imapflow's SELECT: the flags it keeps, and read-only warned once.
+    if (sel.permanentFlags) this.permanentFlags = new Set(sel.permanentFlags);
+    if (sel.readOnly) {
+      if (!this.warnedReadOnly) {
+        this.warnedReadOnly = true;
+        this.store.opts.onWarning?.(`${this.store.label}: folder "${this.name}" is read-only`);
+      }
+      throw new DriverError(
+        `${what} in "${this.name}": the server refused the command (the folder is read-only)`,
+        {
+          scope: "folder",
+          code: "ESTORE",
+        },
+      );
+    }
+  }
+
+  /**
+   * Write commands (`[what, line]`, pipelined) on this folder's read-write selection: beginWrite
+   * (for `doing`) first where the connection's bookkeeping no longer vouches for it. A NO or BAD is the folder's
+   * ESTORE ("<what>: the server refused the command"); a lost connection goes up for withLean to
+   * map (ECONNLOST, retryable).
+   */
+  private async write(
+    c: LeanClient,
+    doing: string,
+    commands: Array<[what: string, line: string]>,
+  ): Promise<void> {
+    if (!writableSelection(c, this.path)) await this.beginWrite(c, doing);
+    await writeSelected(
+      c,
+      this.path,
+      commands.map(([, line]) => line),
+      (err, i) => {
+        if (!(err instanceof LeanError) || err.responseStatus === undefined) return err;
+        const said = [err.responseStatus, err.responseText].filter(Boolean).join(" ");
+        return new DriverError(`${commands[i]![0]}: the server refused the command (${said})`, {
+          scope: "folder",
+          code: "ESTORE",
+          cause: err,
+        });
+      },
+    );
   }
 
   private meta(row: FetchRow): MessageMeta {
@@ -493,8 +558,8 @@ export class ImapFolder implements Folder {
   /**
    * Small messages in one UID FETCH BODY.PEEK[] per UID set (pipelined): the server streams them
    * back to back, each yielded whole as it completes. The lean connection stays held until the
-   * loop ends; the caller may write to other stores inside it, or to this one's other folders
-   * only through imapflow operations (setFlags, remove).
+   * loop ends; the caller may write to other stores inside it; a write to this one takes another
+   * lean connection (and waits while every one is held).
    */
   async *readMany(keys: string[]): AsyncIterable<{ key: string; body: Uint8Array }> {
     if (!keys.length) return;
@@ -599,44 +664,57 @@ export class ImapFolder implements Folder {
     this.mayTouch("Setting flags");
     if (!keys.length) return;
     const uids = this.uids(keys);
-    const toAdd = this.flagsFor(add);
-    const toRemove = sendableFlags(remove, undefined).filter((f) => this.keywords || f.startsWith("\\"));
-    if (!toAdd.length && !toRemove.length) return;
-    await this.run("Setting flags", async (client) => {
-      for (const set of chunkedUidSets(uids)) {
-        if (toAdd.length && !(await client.messageFlagsAdd(set, toAdd, { uid: true, silent: true }))) {
-          throw storeFailed(client, `Adding ${toAdd.join(" ")} in "${this.name}"`);
+    const removable = sendableFlags(remove, undefined).filter((f) => this.keywords || f.startsWith("\\"));
+    if (!this.flagsFor(add).length && !removable.length) return;
+    await this.withLean("Setting flags", "folder", async (c) => {
+      await this.beginWrite(c, "Setting flags");
+      // Filtered again by the PERMANENTFLAGS of this SELECT, as imapflow did.
+      const toAdd = this.flagsFor(add);
+      const commands: Array<[string, string]> = [];
+      const change = (sign: "+" | "-", flags: string[]) => {
+        if (!flags.length) return;
+        const what = `${sign === "+" ? "Adding" : "Removing"} ${flags.join(" ")} in "${this.name}"`;
+        // A flag that is no atom cannot be sent: imapflow dropped those too, and refused a change
+        // left with none.
+        const atoms = flags.filter(isSendableFlag);
+        if (!atoms.length) {
+          throw new DriverError(`${what}: the server refused the command`, {
+            scope: "folder",
+            code: "ESTORE",
+          });
         }
-        if (
-          toRemove.length &&
-          !(await client.messageFlagsRemove(set, toRemove, { uid: true, silent: true }))
-        ) {
-          throw storeFailed(client, `Removing ${toRemove.join(" ")} in "${this.name}"`);
+        for (const set of chunkedUidSets(uids)) {
+          commands.push([what, `UID STORE ${set} ${sign}FLAGS.SILENT (${atoms.join(" ")})`]);
         }
-      }
+      };
+      change("+", toAdd);
+      change("-", removable);
+      if (commands.length) await this.write(c, "Setting flags", commands);
     });
   }
 
   /**
-   * Removes exactly these messages: UID STORE +FLAGS (\Deleted), then UID EXPUNGE of the same
-   * set. Without UIDPLUS this refuses before changing anything: a plain EXPUNGE would also remove
-   * other clients' \Deleted messages.
+   * Removes exactly these messages: UID STORE +FLAGS (\Deleted), then, once that succeeded, UID
+   * EXPUNGE of the same set. Without UIDPLUS this refuses before changing anything: a plain EXPUNGE
+   * would also remove other clients' \Deleted messages.
    */
   async remove(keys: string[]): Promise<void> {
     this.mayTouch("Removing messages");
     if (!keys.length) return;
     const uids = this.uids(keys);
-    await this.run("Removing messages", async (client) => {
-      if (!client.capabilities.has("UIDPLUS")) {
+    await this.withLean("Removing messages", "folder", async (c) => {
+      if (!c.caps.has("UIDPLUS")) {
         throw new DriverError(
           `Cannot remove messages from "${this.name}": the server has no UIDPLUS, and a plain EXPUNGE could remove other clients' messages marked \\Deleted`,
           { scope: "folder", code: "ENOUIDPLUS" },
         );
       }
+      await this.beginWrite(c, "Removing messages");
       for (const set of chunkedUidSets(uids)) {
-        if (!(await client.messageDelete(set, { uid: true }))) {
-          throw storeFailed(client, `Removing messages ${set} from "${this.name}"`);
-        }
+        const what = `Removing messages ${set} from "${this.name}"`;
+        // UID EXPUNGE only after the STORE's OK, never pipelined behind it.
+        await this.write(c, "Removing messages", [[what, `UID STORE ${set} +FLAGS.SILENT (\\Deleted)`]]);
+        await this.write(c, "Removing messages", [[what, `UID EXPUNGE ${set}`]]);
       }
     });
   }
@@ -658,17 +736,6 @@ function sortByUid(metas: MessageMeta[]): void {
       return;
     }
   }
-}
-
-function storeFailed(client: ImapFlow, what: string): DriverError {
-  if (!client.usable) {
-    return new DriverError(`${what}: the connection to the server was lost`, {
-      scope: "store",
-      code: "ECONNLOST",
-      retryable: true,
-    });
-  }
-  return new DriverError(`${what}: the server refused the command`, { scope: "folder", code: "ESTORE" });
 }
 
 /** A failed EXAMINE as a folder-scoped DriverError: ENOFOLDER when the folder does not exist. */

@@ -1,7 +1,8 @@
-// The IMAP Store: one imapflow connection per store, folders selected on demand under imapflow's
-// mailbox lock, so that every operation runs against the mailbox it belongs to; plus a second,
-// lean connection (lean/client.ts, opened on first use, same credentials) for the hot operations:
-// listing, bulk and streamed reads, streamed APPEND. One lean operation runs at a time.
+// The IMAP Store: lean connections (lean/client.ts, opened on first use) for the hot operations:
+// listing, bulk and streamed reads, streamed APPEND, flag changes and removals, one operation at a
+// time on each; plus one imapflow connection, opened only when needed (folder creation and
+// removal, header reads, the rest), folders selected on demand under imapflow's mailbox lock, so
+// that every operation runs against the mailbox it belongs to.
 import type { ImapFlow, MailboxObject } from "imapflow";
 import {
   DriverError,
@@ -109,9 +110,9 @@ export class ImapStore implements Store, StoreContext {
   }));
   private leanWaiters: Array<() => void> = [];
   /**
-   * The lean connection was used since imapflow's session last synced: a message it appended (or
-   * listed after another client appended it) is not in imapflow's view yet, and a UID STORE or
-   * EXPUNGE there would silently skip it. The next imapflow operation starts with a NOOP.
+   * A lean connection was used since imapflow's session last synced: a message it appended (or
+   * listed after another client appended it), flags it set or messages it expunged are not in
+   * imapflow's view yet. The next imapflow operation starts with a NOOP.
    */
   private flowStale = false;
 
@@ -127,9 +128,9 @@ export class ImapStore implements Store, StoreContext {
 
   /**
    * Logs in on a lean connection and learns from it what every folder needs (the namespace, what
-   * the server can do). imapflow connects later, when something is written to the server (conn()):
-   * a run that only reads from it, as one with nothing changed or only new mail, never loads it.
-   * A server whose namespace the lean connection cannot read gets imapflow at once, as before.
+   * the server can do). imapflow connects later, only when an operation needs it (conn()): a run
+   * that lists, reads, appends, sets flags and removes messages never loads it. A server whose
+   * namespace the lean connection cannot read gets imapflow at once, as before.
    */
   async open(): Promise<void> {
     const lease = await this.leanAcquire();
@@ -451,10 +452,10 @@ export class ImapStore implements Store, StoreContext {
     const path = serverPathFromName(name, this.ns);
     if (opts?.lookOnly) return (await this.openLean(name, path, false))!;
     // Folders open on the lean connection: the run's first by a SELECT, whose PERMANENTFLAGS tell
-    // whether the server keeps keywords, the others by an EXAMINE; imapflow selects a folder only
-    // when something is written to it. Dovecot rescans a recently changed Maildir folder at every
-    // SELECT or EXAMINE (0.01-0.25 s for 5,000 messages, measured), so a folder that is only read
-    // is opened once, not twice, and a run that writes nothing to the server never connects imapflow.
+    // whether the server keeps keywords, the others by an EXAMINE; a lean connection SELECTs a
+    // folder only when something is written to it. Dovecot rescans a recently changed Maildir
+    // folder at every SELECT or EXAMINE (0.01-0.25 s for 5,000 messages, measured), so a folder
+    // that is only read is opened once, not twice.
     const folder = await this.openLean(name, path, true, !this.keywordsSeen);
     if (folder) return folder;
     const client = await this.conn();
@@ -484,9 +485,10 @@ export class ImapStore implements Store, StoreContext {
 
   /**
    * A folder opened on the lean connection, by an EXAMINE (or the run's first SELECT: `select`)
-   * instead of a SELECT on imapflow's. Look only: every write is refused. Writable: writes select
-   * it on imapflow's connection when they come; undefined when the answer gave no HIGHESTMODSEQ
-   * although the server lists changes incrementally (the caller then SELECTs, which states it).
+   * instead of a SELECT on imapflow's. Look only: every write is refused. Writable: writes SELECT
+   * it (read-write) on a lean connection when they come; undefined when the answer gave no
+   * HIGHESTMODSEQ although the server lists changes incrementally (the caller then SELECTs, which
+   * states it).
    */
   private async openLean(
     name: string,

@@ -1,5 +1,6 @@
-// The hot operations over a LeanClient: listing, bulk and streamed reads, streamed APPEND. Every
-// operation on a mailbox pipelines an EXAMINE in front of its command and checks UIDVALIDITY.
+// The hot operations over a LeanClient: listing, bulk and streamed reads, streamed APPEND, flag
+// changes and removals. A read pipelines an EXAMINE in front of its command and checks UIDVALIDITY;
+// a write needs the mailbox SELECTed read-write (see writeSelected).
 import { DriverError } from "../../driver.js";
 import { messageIdOf } from "../message-utils.js";
 import { type LeanClient, LeanError, type LiteralSink, type Tagged } from "./client.js";
@@ -125,19 +126,29 @@ export function mailboxArg(path: string): string {
   return q;
 }
 
-/** Per lean connection: the mailbox its last EXAMINE selected, and what that EXAMINE said. */
-const selection = new WeakMap<LeanClient, { path: string; sel: Selected; notices: number }>();
+/**
+ * Per lean connection: the mailbox its last EXAMINE or SELECT selected, what that said (kept up
+ * to date since), the change notices accounted for, and whether it may be written (`readWrite`:
+ * a SELECT that did not answer [READ-ONLY]).
+ */
+interface Selection {
+  path: string;
+  sel: Selected;
+  notices: number;
+  readWrite: boolean;
+}
+const selection = new WeakMap<LeanClient, Selection>();
 
-/** The mailbox the connection's last EXAMINE selected, while nothing has made it doubtful. */
+/** The mailbox the connection's last EXAMINE or SELECT selected, while nothing has made it doubtful. */
 export function selectedPath(c: LeanClient): string | undefined {
   const was = selection.get(c);
   return was && was.notices === c.changeNotices ? was.path : undefined;
 }
 
 /**
- * When the connection still has `path` selected (nothing but our own EXAMINE and NOOPs changed
- * what we know of it): a NOOP, awaited, and the selection as it stands after it; else undefined
- * and nothing is sent (the caller pipelines a new EXAMINE).
+ * When the connection still has `path` selected (nothing but our own EXAMINE, SELECT, NOOPs and
+ * writes changed what we know of it), read-write if `write`: a NOOP, awaited, and the selection as
+ * it stands after it; else undefined and nothing is sent (the caller selects anew).
  *
  * Why: Dovecot rescans a Maildir folder at every EXAMINE while its directory changed in the last
  * seconds (0.05–0.25 s for 5,000 messages, measured), and a NOOP costs nothing. NOOP makes the
@@ -146,10 +157,15 @@ export function selectedPath(c: LeanClient): string | undefined {
  * on the older view. The answer keeps UIDVALIDITY, FLAGS and EXISTS (kept up to date from EXISTS
  * and EXPUNGE) and drops UIDNEXT and HIGHESTMODSEQ, which only a fresh EXAMINE states.
  */
-export async function keptSelection(c: LeanClient, path: string): Promise<Selected | undefined> {
+export async function keptSelection(
+  c: LeanClient,
+  path: string,
+  write = false,
+): Promise<Selected | undefined> {
   const was = selection.get(c);
-  // Only while no change notice came outside the EXAMINE or NOOP that kept the count.
+  // Only while no change notice came outside the commands that kept the count.
   if (was?.path !== path || was.notices !== c.changeNotices || c.busy) return undefined;
+  if (write && !was.readWrite) return undefined;
   const sel: Selected = { ...was.sel };
   delete sel.uidNext;
   delete sel.highestModseq;
@@ -179,7 +195,7 @@ export async function keptSelection(c: LeanClient, path: string): Promise<Select
     return undefined;
   }
   if (selection.get(c) !== was) return undefined;
-  selection.set(c, { path, sel, notices: was.notices + own });
+  selection.set(c, { ...was, sel, notices: was.notices + own });
   return { ...sel };
 }
 
@@ -206,9 +222,10 @@ function mailboxNews(r: Response, sel: Selected): boolean {
 }
 
 /**
- * Starts EXAMINE (read-only select); the caller pipelines its command right behind it. `SELECT`
- * (read-write) for the one open that must learn PERMANENTFLAGS: the lean connection only ever
- * fetches with BODY.PEEK and never stores, expunges or CLOSEs, so read-write changes nothing.
+ * Starts EXAMINE (read-only select); the caller pipelines its reads right behind it. `SELECT`
+ * (read-write) for the one open that must learn PERMANENTFLAGS, and in front of writes (which
+ * must wait for its UIDVALIDITY: writeSelected). Reads use BODY.PEEK and nothing ever CLOSEs, so
+ * a read-write selection changes nothing that was not asked for.
  */
 export function startExamine(
   c: LeanClient,
@@ -251,7 +268,8 @@ export function startExamine(
   return done.then(
     (tagged) => {
       if (how === "SELECT") sel.readOnly = /^\[READ-ONLY\]/i.test(tagged.text);
-      selection.set(c, { path, sel: { ...sel }, notices: base + own });
+      const readWrite = how === "SELECT" && !sel.readOnly;
+      selection.set(c, { path, sel: { ...sel }, notices: base + own, readWrite });
       return sel;
     },
     (err: unknown) => {
@@ -259,6 +277,64 @@ export function startExamine(
       throw err;
     },
   );
+}
+
+/** The connection has `path` selected read-write, and nothing since has made that doubtful. */
+export function writableSelection(c: LeanClient, path: string): boolean {
+  const was = selection.get(c);
+  return was !== undefined && was.path === path && was.readWrite && was.notices === c.changeNotices;
+}
+
+/**
+ * Write commands (UID STORE, UID EXPUNGE) on the mailbox the connection has selected read-write
+ * (the caller has checked its UIDVALIDITY: a write must never go out behind a SELECT whose answer
+ * is still unknown), pipelined; resolves when all are done, or throws the first failure. What the
+ * server reports meanwhile keeps the recorded selection current: EXISTS, FLAGS and `n EXPUNGE`
+ * (our own expunges among them) are counted; FETCH (flags, and MODSEQ even after .SILENT under
+ * CONDSTORE) is dropped; anything else that is a change notice (VANISHED) is left uncounted, and an
+ * untagged NO/BAD drops the selection, so the next command selects afresh.
+ */
+export async function writeSelected(
+  c: LeanClient,
+  path: string,
+  lines: string[],
+  /** Maps the failure of lines[i] (the first one in order is thrown). */
+  failed: (err: unknown, i: number) => unknown = (err) => err,
+): Promise<void> {
+  const was = selection.get(c);
+  if (!was || !writableSelection(c, path)) {
+    throw new Error(`A write to "${path}" without its read-write selection (a bug in tandem)`);
+  }
+  const sel: Selected = { ...was.sel };
+  let own = 0;
+  let doubt = false;
+  const handler = {
+    untagged: (r: Response) => {
+      if (mailboxNews(r, sel)) own++;
+      else if (/^\* \d+ EXPUNGE$/i.test(r.text)) {
+        if (sel.exists !== undefined) sel.exists--;
+        own++;
+      } else if (/^\* \d+ FETCH\b/i.test(r.text)) {
+        // flag and MODSEQ updates: listings fetch them afresh
+      } else if (/^\* (NO|BAD)\b/i.test(r.text)) doubt = true;
+      else return false;
+      return true;
+    },
+  };
+  try {
+    await inOrder(
+      ...lines.map((line, i) =>
+        c.command(line, handler).catch((err: unknown) => {
+          throw failed(err, i);
+        }),
+      ),
+    );
+  } finally {
+    if (selection.get(c) === was) {
+      if (doubt) selection.delete(c);
+      else selection.set(c, { ...was, sel, notices: was.notices + own });
+    }
+  }
 }
 
 /**
