@@ -112,6 +112,14 @@ export interface Folder {
    */
   listChanges?(since: FolderMarker, opts?: ListOptions, known?: Iterable<string>): Promise<ChangeListing>;
   /**
+   * Optional: what differs from `known` (key → flags as the caller's state has them, sorted and
+   * joined by spaces), without a window: `changed` holds every message that is not known or whose
+   * flags may differ, each as list({ known }) would give it; `vanished` the known keys no longer
+   * present. For a store without change tracking (Maildir: file names only, a stat only for the
+   * new files), so that a caller holding the state need not build the whole listing.
+   */
+  listDiff?(known: ReadonlyMap<string, string>): Promise<ChangeListing>;
+  /**
    * Optional: every message's key and flags, nothing else (no size, no date), in any order: the
    * cheapest full listing, for verification (IMAP: compact ESEARCH sets per flag; Maildir: the
    * file names, no stat). Flags exactly as list() gives them. Like list(), it must finish before

@@ -1,3 +1,4 @@
+import type { ChangeListing } from "../drivers/driver.js";
 import { ListingPrint } from "../model/fingerprint.js";
 import type { Conflict, PairInfo, Plan, Resolution, SideChanges } from "../model/plan.js";
 import type { Drift } from "../model/report.js";
@@ -106,8 +107,9 @@ export async function listQuiet(job: FolderJob, proof: FolderProof): Promise<Qui
 
 /**
  * The changed side's changes from the store's own change listing (IMAP CONDSTORE: what changed
- * since the state's marker), with the state rows of those messages only; undefined where the
- * store or the state cannot list incrementally. As detectChanges() decides, from fewer rows.
+ * since the state's marker; Maildir: the file names against the state's keys and flags), with
+ * the state rows of those messages only; undefined where neither way is open. As detectChanges()
+ * decides, from fewer rows.
  */
 async function listChangesOnly(
   job: FolderJob,
@@ -117,21 +119,28 @@ async function listChangesOnly(
   const state = job.states[side];
   const name = job.names[side];
   const known = state.folder(name);
+  let listed: ChangeListing;
+  let stateCount: number;
   if (
-    !h.listChanges ||
-    !job.incremental?.[side] ||
-    known?.identity !== h.identity ||
-    known.uidNext === null ||
-    known.highestModseq === null ||
-    known.minDate !== 0
-  )
-    return undefined;
-  const keys = state.keys(name);
-  const listed = await h.listChanges(
-    { uidNext: known.uidNext, highestModseq: known.highestModseq, count: known.count ?? undefined },
-    {},
-    keys,
-  );
+    h.listChanges &&
+    job.incremental?.[side] &&
+    known?.identity === h.identity &&
+    known.uidNext !== null &&
+    known.highestModseq !== null &&
+    known.minDate === 0
+  ) {
+    const keys = state.keys(name);
+    stateCount = keys.length;
+    listed = await h.listChanges(
+      { uidNext: known.uidNext, highestModseq: known.highestModseq, count: known.count ?? undefined },
+      {},
+      keys,
+    );
+  } else if (h.listDiff) {
+    const flags = state.keyFlags(name);
+    stateCount = flags.size;
+    listed = await h.listDiff(flags);
+  } else return undefined;
   const rows = state.rowsWhere(name, "key", [...listed.changed.map((m) => m.key), ...listed.vanished]);
   const byKey = new Map(rows.map((r) => [r.key, r]));
   const changes: SideChanges = { added: [], flagged: new Map(), gone: new Set() };
@@ -154,7 +163,7 @@ async function listChangesOnly(
     if (!(row.date < 0)) changes.gone.add(row.pairId);
   }
   changes.added.sort((a, b) => (a.key < b.key ? -1 : a.key > b.key ? 1 : 0));
-  return { changes, rows, stateCount: keys.length, listed: keys.length - gone + changes.added.length };
+  return { changes, rows, stateCount, listed: stateCount - gone + changes.added.length };
 }
 
 /** Steps 4–8 on the quiet-side path (see listQuiet). */

@@ -284,6 +284,24 @@ export class SideState {
     });
   }
 
+  /** Key → flags (sorted, joined by spaces) of a folder's rows: what change detection compares. */
+  keyFlags(folder: string): Map<string, string> {
+    return this.guard(() => {
+      const out = new Map<string, string>();
+      const st = this.db.prepare("SELECT key, flags FROM messages WHERE folder = ?");
+      try {
+        st.bind([folder]);
+        while (st.step()) {
+          const [key, flags] = st.get() as [string, string];
+          out.set(key, flags);
+        }
+      } finally {
+        st.free();
+      }
+      return out;
+    });
+  }
+
   /**
    * The rows of a folder whose `column` is one of `values` (a pair's rows found by pairId, a few
    * keys' rows), ordered by key. Without an index on pairId SQLite scans the folder, which costs

@@ -323,6 +323,41 @@ describe("MaildirFolder messages", () => {
     expect(twice?.fingerprint).not.toBe(fingerprintOf(once));
   });
 
+  it("listDiff() gives exactly the new, re-flagged and vanished messages against known flags", async () => {
+    const store = await open();
+    const inbox = await store.openFolder("INBOX");
+    const sets = [[], ["\\Seen"], ["\\Answered", "\\Seen", "Work"], ["\\Flagged"]];
+    const keys: string[] = [];
+    for (const flags of sets) keys.push(await inbox.append({ body: chunks(MSG), flags, date: DATE }));
+    const known = new Map((await inbox.listFlags!()).map((m) => [m.key, m.flags.join(" ")]));
+    expect(await inbox.listDiff!(known)).toEqual({ changed: [], vanished: [] });
+    // Another program: flags one message, removes one, delivers one.
+    const [name] = (await readdir(join(root, "cur"))).filter((n) => n.startsWith(keys[1]!));
+    await rename(join(root, "cur", name!), join(root, "cur", `${keys[1]}:2,FS`));
+    const [gone] = (await readdir(join(root, "cur"))).filter((n) => n.startsWith(keys[3]!));
+    await rm(join(root, "cur", gone!));
+    await writeFile(join(root, "new", "7000.fresh.host"), MSG);
+    const diff = await inbox.listDiff!(known);
+    expect(diff.vanished).toEqual([keys[3]]);
+    // As list({ known }) gives them: a known key without size and date, a new one with both.
+    const full = new Map((await listAll(inbox)).map((m) => [m.key, m]));
+    expect(diff.changed).toEqual(
+      [
+        {
+          key: "7000.fresh.host",
+          flags: [],
+          size: full.get("7000.fresh.host")!.size,
+          date: full.get("7000.fresh.host")!.date,
+        },
+        { key: keys[1], flags: ["\\Flagged", "\\Seen"], size: Number.NaN, date: Number.NaN },
+      ].sort((a, b) => (a.key! < b.key! ? -1 : 1)),
+    );
+    // A caller whose text of the flags differs only in order gets the entry too (it compares sets).
+    const reordered = new Map(known);
+    reordered.set(keys[2]!, "Work \\Seen \\Answered");
+    expect((await inbox.listDiff!(reordered)).changed.map((m) => m.key)).toContain(keys[2]);
+  });
+
   it("fails loudly (not with an empty listing) when cur/ cannot be read", async () => {
     const store = await open();
     const inbox = await store.openFolder("INBOX");

@@ -27,6 +27,7 @@ import { ListingPrint } from "../../model/fingerprint.js";
 import type { Flag, MessageMeta } from "../../model/types.js";
 import {
   type AppendInput,
+  type ChangeListing,
   DriverError,
   type Folder,
   type FolderMarker,
@@ -284,6 +285,44 @@ export class MaildirFolder implements Folder {
       if (opts.minDate !== undefined && date < opts.minDate) continue;
       yield { key, flags: flagsOf(parseFileName(found.entry.name).letters), size: found.st.size, date };
     }
+  }
+
+  /**
+   * Driver contract (listDiff): one read of cur/ and new/; a known key's flags are compared as
+   * text with the caller's, so only the new files are stat'ed and only the differing ones become
+   * entries, as list({ known }) gives them.
+   */
+  async listDiff(known: ReadonlyMap<string, string>): Promise<ChangeListing> {
+    this.#ctx.checkOpen();
+    const flagsOf = letterCache(await this.#keywords.load());
+    // The flag arrays are shared per letter set: their text is made once per set.
+    const texts = new Map<Flag[], string>();
+    const changed: MessageMeta[] = [];
+    let seen = 0;
+    const index = await this.#rescan();
+    for (const key of [...index.keys()].sort()) {
+      this.#ctx.checkOpen();
+      const was = known.get(key);
+      if (was !== undefined) {
+        seen++;
+        const entry = index.get(key)!;
+        const flags = flagsOf(parseFileName(entry.name).letters);
+        let text = texts.get(flags);
+        if (text === undefined) {
+          text = flags.join(" ");
+          texts.set(flags, text);
+        }
+        if (text !== was) changed.push({ key, flags, size: Number.NaN, date: Number.NaN });
+        continue;
+      }
+      const found = await this.#statForListing(key);
+      if (found === undefined) continue;
+      const flags = flagsOf(parseFileName(found.entry.name).letters);
+      changed.push({ key, flags, size: found.st.size, date: Math.round(found.st.mtimeMs) });
+    }
+    const vanished: string[] = [];
+    if (seen < known.size) for (const key of known.keys()) if (!index.has(key)) vanished.push(key);
+    return { changed, vanished };
   }
 
   /** Keys and flags from a fresh read of cur/ and new/: the file names say it all, nothing is stat'ed. */
