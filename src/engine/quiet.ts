@@ -47,7 +47,7 @@ export interface QuietListing {
   listed: number;
 }
 
-type Print = { count: number; fingerprint: string };
+export type Print = { count: number; fingerprint: string };
 
 export interface QuietOutcome {
   plan: Plan;
@@ -67,7 +67,12 @@ const same = (p: Print, proof: { count: number; fingerprint: string }) =>
  * Step 3 on the quiet-side path: undefined when the folder does not qualify (the caller lists it
  * the ordinary way; nothing was changed). Only for a whole sync without a window or keyword mask.
  */
-export async function listQuiet(job: FolderJob, proof: FolderProof): Promise<QuietListing | undefined> {
+export async function listQuiet(
+  job: FolderJob,
+  proof: FolderProof,
+  /** Both stores' prints, when this run made them already (the proof path) and wrote nothing since. */
+  given?: Record<Side, Print>,
+): Promise<QuietListing | undefined> {
   const { names, handles, states } = job;
   if (job.minDate !== 0 || job.keywords === false || job.resync || job.dryRun) return undefined;
   for (const side of ["left", "right"] as const) {
@@ -78,7 +83,9 @@ export async function listQuiet(job: FolderJob, proof: FolderProof): Promise<Qui
     if (states[side].intents(names[side]).length > 0) return undefined;
   }
   if (!handles.left.listFlags || !handles.right.listFlags) return undefined;
-  const [left, right] = await Promise.all([printOf(handles.left), printOf(handles.right)]);
+  const [left, right] = given
+    ? [given.left, given.right]
+    : await Promise.all([printOf(handles.left), printOf(handles.right)]);
   const printed = { left, right };
   const quietOn = { left: same(left, proof.left), right: same(right, proof.right) };
   const none: SideChanges = { added: [], flagged: new Map(), gone: new Set() };

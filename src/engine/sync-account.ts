@@ -11,7 +11,7 @@ import { canonicalFolder, FolderNames, folderMatcher } from "./folder-map.js";
 import { listAll, printOf } from "./listing.js";
 import { exitCodeFor } from "./outcome.js";
 import { type FolderProof, type Proof, readProof, removeProof, type SideProof, writeProof } from "./proof.js";
-import { listQuiet, type QuietListing, syncQuiet } from "./quiet.js";
+import { listQuiet, type Print, type QuietListing, syncQuiet } from "./quiet.js";
 import { type FolderJob, type FolderOutcome, type Listed, listFolder, syncFolder } from "./sync-folder.js";
 import { verifyFolder } from "./verify.js";
 
@@ -58,12 +58,14 @@ export async function runAccount(account: AccountConfig, opts: RunOptions): Prom
     const readOnly = opts.dryRun || opts.verifyOnly === true;
     /** Folders the proof showed unchanged: the ordinary path leaves them as they are. */
     let unchanged = new Map<string, FolderProof>();
+    /** Prints the proof path made of folders that differ: the quiet-side path takes them as they are. */
+    const printed = new Map<string, Record<Side, Print>>();
     const proof = mayProve(account, opts) ? readProof(dir, account) : undefined;
     if (proof) {
       const [l, r] = await Promise.all([opts.openStore("left"), opts.openStore("right")]);
       stores.left = l;
       stores.right = r;
-      const proven = await proveUnchanged(account, opts, { left: l, right: r }, proof, report);
+      const proven = await proveUnchanged(account, opts, { left: l, right: r }, proof, report, printed);
       if (proven === "all") {
         report.proven = true;
         writeStatus(dir, { lastRun: new Date(opts.now).toISOString(), report });
@@ -89,6 +91,7 @@ export async function runAccount(account: AccountConfig, opts: RunOptions): Prom
       report,
       unchanged,
       proof,
+      printed,
     );
     if (!readOnly) {
       states.left.save();
@@ -138,6 +141,7 @@ async function proveUnchanged(
   stores: Record<Side, Store>,
   proof: Proof,
   report: AccountReport,
+  printed: Map<string, Record<Side, Print>>,
 ): Promise<"all" | Map<string, FolderProof>> {
   const proven = new Map<string, FolderProof>();
   try {
@@ -162,12 +166,13 @@ async function proveUnchanged(
         if (left.identity !== p.left.identity || right.identity !== p.right.identity) return false;
         if (!left.listFlags || !right.listFlags) return false;
         const [a, b] = await Promise.all([printOf(left), printOf(right)]);
-        return (
+        const same =
           a.count === p.left.count &&
           b.count === p.right.count &&
           a.fingerprint === p.left.fingerprint &&
-          b.fingerprint === p.right.fingerprint
-        );
+          b.fingerprint === p.right.fingerprint;
+        if (!same) printed.set(e.name, { left: a, right: b });
+        return same;
       } finally {
         await Promise.allSettled([left.close(), right.close()]);
       }
@@ -244,6 +249,8 @@ interface RunCtx {
   lastProof?: Proof;
   /** Folders whose sync has begun this run: their rows may differ from the proof's. */
   touched: Set<string>;
+  /** Prints of folders the proof path found changed (see runAccount). */
+  printed: Map<string, Record<Side, Print>>;
 }
 
 /** One folder of a run: its name on each side, its report, and where it exists and is known. */
@@ -264,6 +271,7 @@ async function syncFolders(
   report: AccountReport,
   unchanged: Map<string, FolderProof>,
   lastProof?: Proof,
+  printed = new Map<string, Record<Side, Print>>(),
 ): Promise<Record<string, FolderProof> | undefined> {
   const [lf, rf] = await Promise.all([stores.left.listFolders(), stores.right.listFolders()]);
   const known: Record<Side, Set<string>> = {
@@ -284,6 +292,7 @@ async function syncFolders(
     proofless: new Set(),
     lastProof,
     touched: new Set(),
+    printed,
   };
   type Prepared =
     | { skip: true; proven?: FolderProof }
@@ -514,7 +523,7 @@ async function openAndList(run: RunCtx, e: FolderEntry): Promise<Opened> {
   try {
     const proof = run.touched.has(e.name) ? undefined : run.lastProof?.folders[e.name];
     if (proof && e.known.left && e.known.right) {
-      opened.quiet = await listQuiet(folderJob(run, e, opened), proof);
+      opened.quiet = await listQuiet(folderJob(run, e, opened), proof, run.printed.get(e.name));
       if (opened.quiet) return opened;
     }
     opened.listed = await listFolder(folderJob(run, e, opened));

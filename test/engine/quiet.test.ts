@@ -77,6 +77,32 @@ describe("quiet-side path", () => {
     }
   });
 
+  it("a folder the proof path printed is not printed again to find its quiet side", async () => {
+    const w = await cleanPair();
+    try {
+      change(w.roots.left, "nG");
+      const prints = { left: 0, right: 0 };
+      const r = await sync(w, {
+        openStore: async (side) =>
+          counting(
+            await openMaildirStore({
+              path: w.roots[side],
+              layout: "maildir++",
+              create: true,
+              onWarning: () => {},
+            }),
+            () => prints[side]++,
+          ),
+      });
+      expect(r.folders.find((f) => f.folder === "INBOX")!.quiet).toBe("right");
+      // The proof path prints both folders on each side; after the copy, verification prints the
+      // changed side afresh and the written one. Nothing else.
+      expect(prints).toEqual({ left: 3, right: 3 });
+    } finally {
+      w.cleanup();
+    }
+  });
+
   it("a message another program removes from the quiet side during the run is drift, named", async () => {
     const w = await cleanPair();
     try {
@@ -123,8 +149,13 @@ function removeTagged(root: string, tag: string): string {
   return "";
 }
 
-/** A store whose folders call `onAppend` once, after their first append. */
-function meddling(store: Store, onAppend: () => void): Store {
+/** A store whose folders call `onPrint` at each printFlags(). */
+function counting(store: Store, onPrint: () => void): Store {
+  return meddling(store, () => {}, onPrint);
+}
+
+/** A store whose folders call `onAppend` once, after their first append (and `onPrint` at each print). */
+function meddling(store: Store, onAppend: () => void, onPrint = () => {}): Store {
   let done = false;
   const wrap = (f: Folder): Folder => ({
     name: f.name,
@@ -132,7 +163,12 @@ function meddling(store: Store, onAppend: () => void): Store {
     marker: f.marker,
     list: (o) => f.list(o),
     listFlags: f.listFlags && (() => f.listFlags!()),
-    printFlags: f.printFlags && (() => f.printFlags!()),
+    printFlags:
+      f.printFlags &&
+      (() => {
+        onPrint();
+        return f.printFlags!();
+      }),
     read: (k) => f.read(k),
     readHeader: (k) => f.readHeader(k),
     append: async (i) => {
