@@ -101,7 +101,8 @@ async function findCounterpart(
   return hits.length === 1 ? hits[0] : undefined;
 }
 
-function pairInfo(pairId: string, l: StateRow, r: StateRow): PairInfo {
+/** A pair as the two states' rows record it. */
+export function pairInfo(pairId: string, l: StateRow, r: StateRow): PairInfo {
   return {
     pairId,
     leftKey: l.key,

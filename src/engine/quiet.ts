@@ -9,6 +9,7 @@ import { detectChanges } from "./detect-changes.js";
 import { checkGuards } from "./guards.js";
 import { printOf } from "./listing.js";
 import { resolveConflict } from "./policy.js";
+import { pairInfo } from "./precheck.js";
 import type { FolderProof } from "./proof.js";
 import { reconcile } from "./reconcile.js";
 import { type FolderJob, listSide, recordSettled } from "./sync-folder.js";
@@ -193,16 +194,7 @@ export async function syncQuiet(job: FolderJob, q: QuietListing): Promise<QuietO
   for (const id of ids) {
     const c = mine.get(id)!;
     const o = theirs.get(id)!;
-    const [l, r] = changed === "left" ? [c, o] : [o, c];
-    pairs.set(id, {
-      pairId: id,
-      leftKey: l.key,
-      rightKey: r.key,
-      leftFlags: l.flags,
-      rightFlags: r.flags,
-      date: l.date,
-      digest: l.digest || r.digest,
-    });
+    pairs.set(id, changed === "left" ? pairInfo(id, c, o) : pairInfo(id, o, c));
   }
   const empty: SideChanges = { added: [], flagged: new Map(), gone: new Set() };
   const sides = changed === "left" ? { left: q.changes, right: empty } : { left: empty, right: q.changes };

@@ -40,6 +40,23 @@ afterAll(async () => {
 const GREETING = "* OK [CAPABILITY IMAP4rev1 UIDPLUS] fake ready\r\n";
 
 /** What a minimal server answers; scripts override single commands. */
+/** A server whose every SELECT or EXAMINE answers [READ-ONLY], with these FLAGS and PERMANENTFLAGS. */
+function readOnlyServer(exists: number, flags: string, permanent: string): Promise<Fake> {
+  const caps = "IMAP4rev1 UIDPLUS NAMESPACE";
+  return fakeServer({
+    greeting: `* OK [CAPABILITY ${caps}] fake ready\r\n`,
+    script: (sock, tag, command) => {
+      if (command === "LOGIN") sock.write(`${tag} OK [CAPABILITY ${caps}] logged in\r\n`);
+      else if (command === "SELECT" || command === "EXAMINE")
+        sock.write(
+          `* ${exists} EXISTS\r\n* FLAGS (${flags})\r\n* OK [PERMANENTFLAGS (${permanent})] ok\r\n` +
+            `* OK [UIDVALIDITY 7] ok\r\n* OK [UIDNEXT ${exists + 1}] ok\r\n${tag} OK [READ-ONLY] selected\r\n`,
+        );
+      else normal(sock, tag, command);
+    },
+  });
+}
+
 function normal(sock: Socket, tag: string, command: string): void {
   switch (command) {
     case "CAPABILITY":
@@ -266,19 +283,7 @@ describe.concurrent("a fake IMAP server sending garbage", () => {
   });
 
   it("a server that keeps no keywords, read-only: the lean SELECT's PERMANENTFLAGS and READ-ONLY say so", async () => {
-    const caps = "IMAP4rev1 UIDPLUS NAMESPACE";
-    const fake = await fakeServer({
-      greeting: `* OK [CAPABILITY ${caps}] fake ready\r\n`,
-      script: (sock, tag, command) => {
-        if (command === "LOGIN") sock.write(`${tag} OK [CAPABILITY ${caps}] logged in\r\n`);
-        else if (command === "SELECT" || command === "EXAMINE")
-          sock.write(
-            "* 0 EXISTS\r\n* FLAGS (\\Seen \\Flagged)\r\n* OK [PERMANENTFLAGS (\\Seen \\Flagged)] ok\r\n" +
-              `* OK [UIDVALIDITY 7] ok\r\n* OK [UIDNEXT 1] ok\r\n${tag} OK [READ-ONLY] selected\r\n`,
-          );
-        else normal(sock, tag, command);
-      },
-    });
+    const fake = await readOnlyServer(0, "\\Seen \\Flagged", "\\Seen \\Flagged");
     const warnings: string[] = [];
     const store = await openFakeStore(fake.port, warnings);
     try {
@@ -294,19 +299,7 @@ describe.concurrent("a fake IMAP server sending garbage", () => {
   });
 
   it("a folder whose SELECT says READ-ONLY: setFlags and remove are the folder's ESTORE, nothing stored", async () => {
-    const caps = "IMAP4rev1 UIDPLUS NAMESPACE";
-    const fake = await fakeServer({
-      greeting: `* OK [CAPABILITY ${caps}] fake ready\r\n`,
-      script: (sock, tag, command) => {
-        if (command === "LOGIN") sock.write(`${tag} OK [CAPABILITY ${caps}] logged in\r\n`);
-        else if (command === "SELECT" || command === "EXAMINE")
-          sock.write(
-            "* 1 EXISTS\r\n* FLAGS (\\Seen)\r\n* OK [PERMANENTFLAGS ()] ok\r\n" +
-              `* OK [UIDVALIDITY 7] ok\r\n* OK [UIDNEXT 2] ok\r\n${tag} OK [READ-ONLY] selected\r\n`,
-          );
-        else normal(sock, tag, command);
-      },
-    });
+    const fake = await readOnlyServer(1, "\\Seen", "");
     const warnings: string[] = [];
     const store = await openFakeStore(fake.port, warnings);
     try {
