@@ -272,9 +272,10 @@ async function verifyQuiet(
     pairs !== undefined &&
     pairs === pairsOf("right") &&
     states.left.rowsWhere(names.left, "pairId", leftIds).length === leftIds.length;
-  // The quiet side, not written: its print from the listing still stands.
-  const fresh = (side: Side) =>
-    side === q.quiet && !written[side] ? Promise.resolve(q.printed[side]) : printOf(handles[side]);
+  // A side not written since this run printed it in full stands as printed (as verify.ts reuses
+  // such a listing). The changed side was read a second time for its changes; should another
+  // client have changed it in between, the prints differ and the full comparison lists it afresh.
+  const fresh = (side: Side) => (!written[side] ? Promise.resolve(q.printed[side]) : printOf(handles[side]));
   const [left, right] = agree ? await Promise.all([fresh("left"), fresh("right")]) : [undefined, undefined];
   if (
     pairs !== undefined &&
