@@ -241,6 +241,36 @@ export async function syncQuiet(job: FolderJob, q: QuietListing): Promise<QuietO
 }
 
 /**
+ * The carried prints stand for the state only if the rows this run wrote are exactly the rows
+ * the engine kept in hand: every key the state wrote is among them, and reads back as kept.
+ * (Every other row is as the proof found it.) One lookup of the written keys.
+ */
+export function mirrored(
+  job: FolderJob,
+  side: Side,
+  before: ReadonlyMap<string, StateRow>,
+  after: ReadonlyMap<string, StateRow>,
+): boolean {
+  const written = job.states[side].keysWritten(job.names[side]);
+  if (written === null) return false;
+  for (const k of written) if (!before.has(k) && !after.has(k)) return false;
+  const actual = new Map(
+    job.states[side].rowsWhere(job.names[side], "key", [...written]).map((r) => [r.key, r]),
+  );
+  for (const k of written) {
+    const a = actual.get(k);
+    const e = after.get(k);
+    if (a === undefined || e === undefined) {
+      if (a !== e) return false;
+    } else if (a.pairId !== e.pairId || !sameFlags(a.flags, e.flags)) return false;
+  }
+  // A row kept in hand as changed that the state never wrote would be carried wrongly too.
+  for (const [k, r] of after) if (before.get(k) !== r && !written.has(k)) return false;
+  for (const k of before.keys()) if (!after.has(k) && !written.has(k)) return false;
+  return true;
+}
+
+/**
  * Step 8 on the quiet-side path: each store's fresh print against its state's print carried
  * forward from the proof, and the pairs' prints of both states against each other, with every
  * pairId this run wrote on the left found once there. All equal: no drift, exactly as
@@ -271,6 +301,8 @@ async function verifyQuiet(
   const agree =
     pairs !== undefined &&
     pairs === pairsOf("right") &&
+    mirrored(job, "left", before.left, after.left) &&
+    mirrored(job, "right", before.right, after.right) &&
     states.left.rowsWhere(names.left, "pairId", leftIds).length === leftIds.length;
   // A side not written since this run printed it in full stands as printed (as verify.ts reuses
   // such a listing). The changed side was read a second time for its changes; should another

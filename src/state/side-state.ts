@@ -261,7 +261,27 @@ export class SideState {
 
   /** Forgets a folder and every message row in it. */
   deleteFolder(name: string): void {
+    this.written.set(name, null);
     this.record({ o: "fdel", f: name });
+  }
+
+  /** Per folder, the keys of the message rows written since open (null: the folder was dropped). */
+  private readonly written = new Map<string, Set<string> | null>();
+
+  /**
+   * The keys of `folder` whose rows were written (put or deleted) since this state was opened:
+   * every other row is as it was then. Null when the whole folder was dropped meanwhile.
+   */
+  keysWritten(folder: string): ReadonlySet<string> | null {
+    const w = this.written.get(folder);
+    return w === undefined ? new Set() : w;
+  }
+
+  private noteWritten(folder: string, key: string): void {
+    const w = this.written.get(folder);
+    if (w === null) return;
+    if (w === undefined) this.written.set(folder, new Set([key]));
+    else w.add(key);
   }
 
   /** All message rows of a folder, ordered by key. */
@@ -399,6 +419,7 @@ export class SideState {
   }
 
   putMessage(row: StateRow): void {
+    this.noteWritten(row.folder, row.key);
     this.record({
       o: "put",
       f: row.folder,
@@ -412,6 +433,7 @@ export class SideState {
   }
 
   deleteMessage(folder: string, key: string): void {
+    this.noteWritten(folder, key);
     this.record({ o: "del", f: folder, k: key });
   }
 

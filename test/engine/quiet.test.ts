@@ -4,7 +4,10 @@ import { describe, expect, it } from "vitest";
 import { EXIT } from "../../src/cli/exit.js";
 import type { Folder, Store } from "../../src/drivers/driver.js";
 import { openMaildirStore } from "../../src/drivers/maildir/maildir-store.js";
+import { mirrored } from "../../src/engine/quiet.js";
+import type { FolderJob } from "../../src/engine/sync-folder.js";
 import type { Side } from "../../src/model/types.js";
+import { SideState, type StateRow } from "../../src/state/side-state.js";
 import { change, drift, makeWorld, seed, show, sync, type World, work } from "./harness.js";
 
 // The quiet-side path (src/engine/quiet.ts): after a clean run, a folder whose one side prints
@@ -129,6 +132,56 @@ describe("quiet-side path", () => {
       expect(inbox.quiet).toBeUndefined();
       expect(inbox.verified).toBe(false);
       expect(drift(r)).toEqual([`INBOX right ${removed} recorded in the state but missing from the store`]);
+    } finally {
+      w.cleanup();
+    }
+  });
+});
+
+describe("mirrored(): carried prints stand for the state only when its written rows are the ones kept in hand", () => {
+  const row = (key: string, flags: string[] = []): StateRow => ({
+    folder: "INBOX",
+    key,
+    pairId: `l:${key}`,
+    flags,
+    size: 1,
+    date: 1,
+    digest: "",
+  });
+  it("true for writes mirrored exactly; false for a row written behind the engine's back or kept but not written", async () => {
+    const w = makeWorld();
+    try {
+      const state = await SideState.open(join(w.dir, "st"), "left");
+      for (const k of ["a", "b", "c"]) state.putMessage(row(k));
+      state.save();
+      state.close();
+      // Opened again: what it wrote before does not count as written by this run.
+      const s = await SideState.open(join(w.dir, "st"), "left");
+      try {
+        const job = {
+          names: { left: "INBOX", right: "INBOX" },
+          states: { left: s, right: s },
+        } as unknown as FolderJob;
+        const before = new Map([["a", row("a")]]);
+        const after = new Map([
+          ["a", row("a", ["\\Seen"])],
+          ["d", row("d")],
+        ]);
+        s.putMessage(row("a", ["\\Seen"]));
+        s.putMessage(row("d"));
+        expect(mirrored(job, "left", before, after)).toBe(true);
+        // A row kept in hand as changed, never written: the carried print would be wrong.
+        const e = new Map(after).set("e", row("e"));
+        expect(mirrored(job, "left", before, e)).toBe(false);
+        // A row the state wrote that the engine does not hold.
+        s.putMessage(row("b", ["\\Flagged"]));
+        expect(mirrored(job, "left", before, after)).toBe(false);
+        expect([...(s.keysWritten("INBOX") ?? [])].sort()).toEqual(["a", "b", "d"]);
+        s.deleteFolder("INBOX");
+        expect(s.keysWritten("INBOX")).toBeNull();
+      } finally {
+        s.close();
+      }
     } finally {
       w.cleanup();
     }
