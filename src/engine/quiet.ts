@@ -224,6 +224,8 @@ export async function syncQuiet(job: FolderJob, q: QuietListing): Promise<QuietO
     left: new Map(before.left),
     right: new Map(before.right),
   };
+  // Verification must know every row written from here on (mirrored()).
+  for (const side of ["left", "right"] as const) states[side].watchWrites(names[side]);
   const total = plan.copies.length;
   await applyPlan(plan, {
     folder: names,

@@ -261,27 +261,33 @@ export class SideState {
 
   /** Forgets a folder and every message row in it. */
   deleteFolder(name: string): void {
-    this.written.set(name, null);
+    this.dirty.add(name);
+    if (this.watched.has(name)) this.watched.set(name, null);
     this.record({ o: "fdel", f: name });
   }
 
-  /** Per folder, the keys of the message rows written since open (null: the folder was dropped). */
-  private readonly written = new Map<string, Set<string> | null>();
+  /** Folders with a message row written since open (names only: a first sync writes 100,000 rows). */
+  private readonly dirty = new Set<string>();
+  /** Per watched folder, the keys written since the watch began (null: it cannot tell). */
+  private readonly watched = new Map<string, Set<string> | null>();
+
+  /** From now on, note which keys of `folder` are written (see keysWritten). */
+  watchWrites(folder: string): void {
+    this.watched.set(folder, this.dirty.has(folder) ? null : new Set());
+  }
 
   /**
    * The keys of `folder` whose rows were written (put or deleted) since this state was opened:
-   * every other row is as it was then. Null when the whole folder was dropped meanwhile.
+   * every other row is as it was then. Null unless watchWrites() began before the folder's first
+   * write, or when the whole folder was dropped.
    */
   keysWritten(folder: string): ReadonlySet<string> | null {
-    const w = this.written.get(folder);
-    return w === undefined ? new Set() : w;
+    return this.watched.get(folder) ?? null;
   }
 
   private noteWritten(folder: string, key: string): void {
-    const w = this.written.get(folder);
-    if (w === null) return;
-    if (w === undefined) this.written.set(folder, new Set([key]));
-    else w.add(key);
+    this.dirty.add(folder);
+    this.watched.get(folder)?.add(key);
   }
 
   /** All message rows of a folder, ordered by key. */

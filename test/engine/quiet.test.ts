@@ -162,6 +162,8 @@ describe("mirrored(): carried prints stand for the state only when its written r
           names: { left: "INBOX", right: "INBOX" },
           states: { left: s, right: s },
         } as unknown as FolderJob;
+        expect(s.keysWritten("INBOX")).toBeNull();
+        s.watchWrites("INBOX");
         const before = new Map([["a", row("a")]]);
         const after = new Map([
           ["a", row("a", ["\\Seen"])],
@@ -179,6 +181,13 @@ describe("mirrored(): carried prints stand for the state only when its written r
         expect([...(s.keysWritten("INBOX") ?? [])].sort()).toEqual(["a", "b", "d"]);
         s.deleteFolder("INBOX");
         expect(s.keysWritten("INBOX")).toBeNull();
+        // A watch begun after a write cannot tell what was written before it.
+        s.putMessage(row("x", []));
+        s.watchWrites("INBOX");
+        expect(s.keysWritten("INBOX")).toBeNull();
+        s.putMessage({ ...row("y"), folder: "Other" });
+        s.watchWrites("Fresh");
+        expect(s.keysWritten("Fresh")).toEqual(new Set());
       } finally {
         s.close();
       }
