@@ -24,8 +24,16 @@ export async function listAll(
   return out;
 }
 
+/** A listing's print (model/fingerprint.ts) with its message count. */
+export type Print = { count: number; fingerprint: string };
+
+/** The same listing, as far as prints tell. */
+export function samePrint(a: Print, b: Print): boolean {
+  return a.count === b.count && a.fingerprint === b.fingerprint;
+}
+
 /** The print of a folder's listFlags(): straight from the store where it can, else of the listing. */
-export async function printOf(h: Folder): Promise<{ count: number; fingerprint: string }> {
+export async function printOf(h: Folder): Promise<Print> {
   const direct = await h.printFlags?.();
   if (direct) return direct;
   const listed = await h.listFlags!();

@@ -1,14 +1,20 @@
 import type { ChangeListing } from "../drivers/driver.js";
 import { ListingPrint } from "../model/fingerprint.js";
-import type { Conflict, PairInfo, Plan, Resolution, SideChanges } from "../model/plan.js";
+import {
+  emptyPlan,
+  noChanges,
+  type PairInfo,
+  type Plan,
+  type SideChanges,
+  sidesWritten,
+} from "../model/plan.js";
 import type { Drift } from "../model/report.js";
 import { otherSide, type Side, sameFlags } from "../model/types.js";
 import type { StateRow } from "../state/side-state.js";
 import { applyPlan } from "./apply.js";
 import { detectChanges } from "./detect-changes.js";
 import { checkGuards } from "./guards.js";
-import { printOf } from "./listing.js";
-import { resolveConflict } from "./policy.js";
+import { type Print, printOf, samePrint } from "./listing.js";
 import { pairInfo } from "./precheck.js";
 import type { FolderProof } from "./proof.js";
 import { reconcile } from "./reconcile.js";
@@ -48,8 +54,6 @@ export interface QuietListing {
   listed: number;
 }
 
-export type Print = { count: number; fingerprint: string };
-
 export interface QuietOutcome {
   plan: Plan;
   held: Set<string>;
@@ -60,9 +64,6 @@ export interface QuietOutcome {
   /** Verified by the carried prints (else by the full comparison). */
   byPrints?: boolean;
 }
-
-const same = (p: Print, proof: { count: number; fingerprint: string }) =>
-  p.count === proof.count && p.fingerprint === proof.fingerprint;
 
 /**
  * Step 3 on the quiet-side path: undefined when the folder does not qualify (the caller lists it
@@ -88,15 +89,14 @@ export async function listQuiet(
     ? [given.left, given.right]
     : await Promise.all([printOf(handles.left), printOf(handles.right)]);
   const printed = { left, right };
-  const quietOn = { left: same(left, proof.left), right: same(right, proof.right) };
-  const none: SideChanges = { added: [], flagged: new Map(), gone: new Set() };
+  const quietOn = { left: samePrint(left, proof.left), right: samePrint(right, proof.right) };
   if (quietOn.left && quietOn.right)
     return {
       proof,
       unchanged: true,
       quiet: "left",
       printed,
-      changes: none,
+      changes: noChanges(),
       rows: [],
       stateCount: proof.left.count,
       listed: left.count,
@@ -151,7 +151,7 @@ async function listChangesOnly(
   } else return undefined;
   const rows = state.rowsWhere(name, "key", [...listed.changed.map((m) => m.key), ...listed.vanished]);
   const byKey = new Map(rows.map((r) => [r.key, r]));
-  const changes: SideChanges = { added: [], flagged: new Map(), gone: new Set() };
+  const changes = noChanges();
   for (const m of listed.changed) {
     const row = byKey.get(m.key);
     // Without a window (minDate 0), as detectChanges() has it: a date before 1970 counts as outside.
@@ -177,9 +177,8 @@ async function listChangesOnly(
 /** Steps 4–8 on the quiet-side path (see listQuiet). */
 export async function syncQuiet(job: FolderJob, q: QuietListing): Promise<QuietOutcome | undefined> {
   const { names, handles, states, report } = job;
-  const none: Plan = { copies: [], flags: [], removals: [], records: [], conflicts: [] };
   if (q.unchanged)
-    return { plan: none, held: new Set(), stopped: false, drift: [], proof: q.proof, byPrints: true };
+    return { plan: emptyPlan(), held: new Set(), stopped: false, drift: [], proof: q.proof, byPrints: true };
   const quiet = q.quiet;
   const changed = otherSide(quiet);
   // The pairs the changed side touched, with their rows on both sides.
@@ -196,13 +195,11 @@ export async function syncQuiet(job: FolderJob, q: QuietListing): Promise<QuietO
     const o = theirs.get(id)!;
     pairs.set(id, changed === "left" ? pairInfo(id, c, o) : pairInfo(id, o, c));
   }
-  const empty: SideChanges = { added: [], flagged: new Map(), gone: new Set() };
-  const sides = changed === "left" ? { left: q.changes, right: empty } : { left: empty, right: q.changes };
-  // Nothing changed on the quiet side, so nothing can contradict: no conflict, no content match.
-  const answers = new Map<string, Resolution>();
-  const decide = (c: Conflict): Resolution =>
-    answers.get(c.pairId) ?? resolveConflict(c, job.policy === "ask" ? "fail" : job.policy);
-  const plan = reconcile({ pairs, ...sides, matches: [], decide });
+  const sides =
+    changed === "left" ? { left: q.changes, right: noChanges() } : { left: noChanges(), right: q.changes };
+  // Nothing changed on the quiet side, so nothing can contradict: no conflict, no content match
+  // (a conflict would be a bug here; the ordinary path then plans the folder, asking if need be).
+  const plan = reconcile({ pairs, ...sides, matches: [], decide: () => "fail" });
   if (plan.conflicts.length > 0) return undefined;
   const counts = (c: number, o: number): Record<Side, number> =>
     changed === "left" ? { left: c, right: o } : { left: o, right: c };
@@ -286,10 +283,13 @@ async function verifyQuiet(
   after: Record<Side, Map<string, StateRow>>,
 ): Promise<{ drift: Drift[]; proof?: FolderProof; byPrints?: boolean }> {
   const { names, handles, states } = job;
-  const written: Record<Side, boolean> = { left: false, right: false };
-  for (const c of plan.copies) written[otherSide(c.from)] = true;
-  for (const f of plan.flags) written[f.side] = true;
-  for (const r of plan.removals) written[r.side] = true;
+  const written = sidesWritten(plan);
+  const proofOf = (l: Print, r: Print, p: string): FolderProof => ({
+    names,
+    left: { identity: handles.left.identity, ...l },
+    right: { identity: handles.right.identity, ...r },
+    pairs: p,
+  });
   const carried = (side: Side, start: string, keyOf: (r: StateRow) => string): string | undefined => {
     const print = ListingPrint.from(start);
     if (!print) return undefined;
@@ -318,12 +318,7 @@ async function verifyQuiet(
     left.fingerprint === carried("left", q.proof.left.fingerprint, (r) => r.key) &&
     right.fingerprint === carried("right", q.proof.right.fingerprint, (r) => r.key)
   ) {
-    const side = (p: Print, s: Side) => ({ identity: handles[s].identity, ...p });
-    return {
-      drift: [],
-      proof: { names, left: side(left, "left"), right: side(right, "right"), pairs },
-      byPrints: true,
-    };
+    return { drift: [], proof: proofOf(left, right, pairs), byPrints: true };
   }
   // A difference: the full comparison of every row with fresh listings names it.
   const prints: Partial<Record<Side, Print>> = {};
@@ -341,13 +336,5 @@ async function verifyQuiet(
     },
   });
   if (drift.length > 0 || !prints.left || !prints.right || pairsPrint === undefined) return { drift };
-  return {
-    drift,
-    proof: {
-      names,
-      left: { identity: handles.left.identity, ...prints.left },
-      right: { identity: handles.right.identity, ...prints.right },
-      pairs: pairsPrint,
-    },
-  };
+  return { drift, proof: proofOf(prints.left, prints.right, pairsPrint) };
 }

@@ -8,10 +8,10 @@ import { type AccountLock, lockAccount } from "../state/lock.js";
 import { SideState, StateError, type StateRow } from "../state/side-state.js";
 import { writeStatus } from "../state/status-file.js";
 import { canonicalFolder, FolderNames, folderMatcher } from "./folder-map.js";
-import { listAll, printOf } from "./listing.js";
+import { listAll, type Print, printOf, samePrint } from "./listing.js";
 import { exitCodeFor } from "./outcome.js";
 import { type FolderProof, type Proof, readProof, removeProof, type SideProof, writeProof } from "./proof.js";
-import { listQuiet, type Print, type QuietListing, syncQuiet } from "./quiet.js";
+import { listQuiet, type QuietListing, syncQuiet } from "./quiet.js";
 import { type FolderJob, type FolderOutcome, type Listed, listFolder, syncFolder } from "./sync-folder.js";
 import { verifyFolder } from "./verify.js";
 
@@ -166,11 +166,7 @@ async function proveUnchanged(
         if (left.identity !== p.left.identity || right.identity !== p.right.identity) return false;
         if (!left.listFlags || !right.listFlags) return false;
         const [a, b] = await Promise.all([printOf(left), printOf(right)]);
-        const same =
-          a.count === p.left.count &&
-          b.count === p.right.count &&
-          a.fingerprint === p.left.fingerprint &&
-          b.fingerprint === p.right.fingerprint;
+        const same = samePrint(a, p.left) && samePrint(b, p.right);
         if (!same) printed.set(e.name, { left: a, right: b });
         return same;
       } finally {

@@ -1,5 +1,13 @@
 import type { Folder } from "../drivers/driver.js";
-import { type Conflict, type ContentMatch, type Plan, planSize, type Resolution } from "../model/plan.js";
+import {
+  type Conflict,
+  type ContentMatch,
+  emptyPlan,
+  type Plan,
+  planSize,
+  type Resolution,
+  sidesWritten,
+} from "../model/plan.js";
 import type { FolderReport } from "../model/report.js";
 import type { MessageMeta, Side } from "../model/types.js";
 import type { SideState, StateRow } from "../state/side-state.js";
@@ -119,7 +127,7 @@ export async function syncFolder(job: FolderJob, listed?: Listed): Promise<Folde
   });
   report.mended.push(...pre.mended);
   const empty: FolderOutcome = {
-    plan: { copies: [], flags: [], removals: [], records: [], conflicts: [] },
+    plan: emptyPlan(),
     held: new Set(),
     stopped: true,
   };
@@ -170,10 +178,7 @@ export async function syncFolder(job: FolderJob, listed?: Listed): Promise<Folde
     return { ...empty, plan };
   }
   if (job.dryRun) return { plan, held, stopped: false };
-  const written: Record<Side, boolean> = { left: false, right: false };
-  for (const c of plan.copies) written[c.from === "left" ? "right" : "left"] = true;
-  for (const f of plan.flags) written[f.side] = true;
-  for (const r of plan.removals) written[r.side] = true;
+  const written = sidesWritten(plan);
 
   const total = plan.copies.length;
   // applyPlan mirrors every row it records into these maps: afterwards they are the state's rows.

@@ -88,6 +88,20 @@ export function emptyPlan(): Plan {
   return { copies: [], flags: [], removals: [], records: [], conflicts: [] };
 }
 
+/** The stores a plan writes to: a copy's target, and each side flags are set or messages removed on. */
+export function sidesWritten(plan: Plan): Record<Side, boolean> {
+  const written: Record<Side, boolean> = { left: false, right: false };
+  for (const c of plan.copies) written[c.from === "left" ? "right" : "left"] = true;
+  for (const f of plan.flags) written[f.side] = true;
+  for (const r of plan.removals) written[r.side] = true;
+  return written;
+}
+
+/** A side's changes when it has none. */
+export function noChanges(): SideChanges {
+  return { added: [], flagged: new Map(), gone: new Set() };
+}
+
 export function planSize(plan: Plan): number {
   return plan.copies.length + plan.flags.length + plan.removals.length + plan.records.length;
 }

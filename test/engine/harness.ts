@@ -11,6 +11,7 @@ import {
 } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import { expect } from "vitest";
 import type { AccountConfig } from "../../src/config/config.js";
 import { DriverError, type Folder, type Store } from "../../src/drivers/driver.js";
 import { openMaildirStore } from "../../src/drivers/maildir/maildir-store.js";
@@ -171,38 +172,64 @@ export class FaultCounter {
   }
 }
 
-export function faulty(store: Store, counter: FaultCounter): Store {
-  const wrapFolder = (f: Folder): Folder => ({
+/** A folder that passes each call on to `f`: the base of a test's wrapper, which replaces some. */
+export function passFolder(f: Folder): Folder {
+  return {
     name: f.name,
     identity: f.identity,
     marker: f.marker,
     list: (o) => f.list(o),
-    // Passed through so that runs with faults take the quiet-side path too (engine/quiet.ts).
+    // Passed through so that runs with wrapped stores take the quiet-side path too (engine/quiet.ts).
     listFlags: f.listFlags && (() => f.listFlags!()),
     printFlags: f.printFlags && (() => f.printFlags!()),
     read: (k) => f.read(k),
     readHeader: (k) => f.readHeader(k),
-    append: (i) => counter.write(() => f.append(i)),
-    setFlags: (k, a, r) => counter.write(() => f.setFlags(k, a, r)),
-    remove: (k) => counter.write(() => f.remove(k)),
+    append: (i) => f.append(i),
+    setFlags: (k, a, r) => f.setFlags(k, a, r),
+    remove: (k) => f.remove(k),
     close: () => f.close(),
-  });
+  };
+}
+
+/** A store whose folders are wrapped by `wrap`, its folder writes run through `write`. */
+export function wrapFolders(
+  store: Store,
+  wrap: (f: Folder) => Folder,
+  write: <T>(fn: () => Promise<T>) => Promise<T> = (fn) => fn(),
+): Store {
   return {
     caps: store.caps,
     label: store.label,
     listFolders: () => store.listFolders(),
-    createFolder: (n) => counter.write(() => store.createFolder(n)),
-    removeFolder: (n) => counter.write(() => store.removeFolder(n)),
-    openFolder: async (n) => wrapFolder(await store.openFolder(n)),
+    createFolder: (n) => write(() => store.createFolder(n)),
+    removeFolder: (n) => write(() => store.removeFolder(n)),
+    openFolder: async (n, o) => wrap(await store.openFolder(n, o)),
     close: () => store.close(),
   };
 }
 
+export function faulty(store: Store, counter: FaultCounter): Store {
+  return wrapFolders(
+    store,
+    (f) => ({
+      ...passFolder(f),
+      append: (i) => counter.write(() => f.append(i)),
+      setFlags: (k, a, r) => counter.write(() => f.setFlags(k, a, r)),
+      remove: (k) => counter.write(() => f.remove(k)),
+    }),
+    (fn) => counter.write(fn),
+  );
+}
+
 export async function sync(
   world: World,
-  opts: Partial<RunOptions> & { counter?: FaultCounter } = {},
+  opts: Partial<RunOptions> & {
+    counter?: FaultCounter;
+    /** Wraps each side's store (after the fault counter, if any). */
+    wrap?: (store: Store, side: Side) => Store;
+  } = {},
 ): Promise<AccountReport> {
-  const counter = opts.counter;
+  const { counter, wrap } = opts;
   return runAccount(world.account, {
     dryRun: false,
     force: false,
@@ -218,10 +245,23 @@ export async function sync(
         create: true,
         onWarning: () => {},
       });
-      return counter ? faulty(store, counter) : store;
+      const counted = counter ? faulty(store, counter) : store;
+      return wrap ? wrap(counted, side) : counted;
     },
     ...opts,
   });
+}
+
+/** Two Maildirs with messages in INBOX and "work", synced once, clean: a proof is left. */
+export async function cleanPair(): Promise<World> {
+  const w = makeWorld();
+  seed(w.roots.left, "A B:S C:FS");
+  seed(w.roots.right, "D:R");
+  seed(w.roots.left, "E F:S", "work");
+  const first = await sync(w);
+  expect(first.exitCode).toBe(0);
+  expect(first.proven).toBeUndefined();
+  return w;
 }
 
 /** Totals of what a run did, to assert "a second run plans nothing". */

@@ -3,24 +3,13 @@ import { join } from "node:path";
 import { describe, expect, it } from "vitest";
 import { EXIT } from "../../src/cli/exit.js";
 import { SideState } from "../../src/state/side-state.js";
-import { change, DAY, drift, makeWorld, NOW, seed, show, sync, type World, work } from "./harness.js";
+import { change, cleanPair, DAY, drift, NOW, seed, show, sync, type World, work } from "./harness.js";
 
 // The fast path of a run where nothing changed (src/engine/proof.ts): a clean run leaves a proof;
 // the next run lists every folder in full, and only when every listing matches the proof is it
 // done without loading the states. Every kind of change must send the run down the ordinary path.
 
 const stateDir = (w: World) => join(w.account.stateDir, w.account.name);
-
-async function cleanPair(): Promise<World> {
-  const w = makeWorld();
-  seed(w.roots.left, "A B:S C:FS");
-  seed(w.roots.right, "D:R");
-  seed(w.roots.left, "E F:S", "work");
-  const first = await sync(w);
-  expect(first.exitCode).toBe(EXIT.ok);
-  expect(first.proven).toBeUndefined();
-  return w;
-}
 
 describe("proof of an unchanged account", () => {
   it("a second run with nothing changed is proven: nothing loaded, nothing written", async () => {

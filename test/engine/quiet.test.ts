@@ -2,26 +2,16 @@ import { readdirSync, readFileSync, unlinkSync } from "node:fs";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
 import { EXIT } from "../../src/cli/exit.js";
-import type { Folder, Store } from "../../src/drivers/driver.js";
-import { openMaildirStore } from "../../src/drivers/maildir/maildir-store.js";
+import type { Store } from "../../src/drivers/driver.js";
 import { mirrored } from "../../src/engine/quiet.js";
 import type { FolderJob } from "../../src/engine/sync-folder.js";
 import type { Side } from "../../src/model/types.js";
 import { SideState, type StateRow } from "../../src/state/side-state.js";
-import { change, drift, makeWorld, seed, show, sync, type World, work } from "./harness.js";
+import { change, cleanPair, drift, makeWorld, passFolder, show, sync, work, wrapFolders } from "./harness.js";
 
 // The quiet-side path (src/engine/quiet.ts): after a clean run, a folder whose one side prints
 // exactly as that run left it is synced from the other side's changes only, and verified by the
 // states' prints carried forward from the proof. Every result must be the ordinary path's.
-
-async function cleanPair(): Promise<World> {
-  const w = makeWorld();
-  seed(w.roots.left, "A B:S C:FS");
-  seed(w.roots.right, "D:R");
-  seed(w.roots.left, "E F:S", "work");
-  expect((await sync(w)).exitCode).toBe(EXIT.ok);
-  return w;
-}
 
 const other = (s: Side): Side => (s === "left" ? "right" : "left");
 
@@ -86,16 +76,7 @@ describe("quiet-side path", () => {
       change(w.roots.left, "nG");
       const prints = { left: 0, right: 0 };
       const r = await sync(w, {
-        openStore: async (side) =>
-          counting(
-            await openMaildirStore({
-              path: w.roots[side],
-              layout: "maildir++",
-              create: true,
-              onWarning: () => {},
-            }),
-            () => prints[side]++,
-          ),
+        wrap: (store, side) => counting(store, () => prints[side]++),
       });
       expect(r.folders.find((f) => f.folder === "INBOX")!.quiet).toBe("right");
       // The proof path prints both folders on each side; after the copy, verification prints the
@@ -114,17 +95,8 @@ describe("quiet-side path", () => {
       // print then differs from the carried one, and the full comparison must name D.
       let removed = "";
       const r = await sync(w, {
-        openStore: async (side) => {
-          const store = await openMaildirStore({
-            path: w.roots[side],
-            layout: "maildir++",
-            create: true,
-            onWarning: () => {},
-          });
-          return side === "right"
-            ? meddling(store, () => (removed = removeTagged(w.roots.right, "D")))
-            : store;
-        },
+        wrap: (store, side) =>
+          side === "right" ? meddling(store, () => (removed = removeTagged(w.roots.right, "D"))) : store,
       });
       expect(removed).not.toBe("");
       expect(r.exitCode).toBe(EXIT.drift);
@@ -219,20 +191,14 @@ function counting(store: Store, onPrint: () => void): Store {
 /** A store whose folders call `onAppend` once, after their first append (and `onPrint` at each print). */
 function meddling(store: Store, onAppend: () => void, onPrint = () => {}): Store {
   let done = false;
-  const wrap = (f: Folder): Folder => ({
-    name: f.name,
-    identity: f.identity,
-    marker: f.marker,
-    list: (o) => f.list(o),
-    listFlags: f.listFlags && (() => f.listFlags!()),
+  return wrapFolders(store, (f) => ({
+    ...passFolder(f),
     printFlags:
       f.printFlags &&
       (() => {
         onPrint();
         return f.printFlags!();
       }),
-    read: (k) => f.read(k),
-    readHeader: (k) => f.readHeader(k),
     append: async (i) => {
       const key = await f.append(i);
       if (!done) {
@@ -241,18 +207,6 @@ function meddling(store: Store, onAppend: () => void, onPrint = () => {}): Store
       }
       return key;
     },
-    setFlags: (k, a, r) => f.setFlags(k, a, r),
-    remove: (k) => f.remove(k),
     flush: f.flush && (() => f.flush!()),
-    close: () => f.close(),
-  });
-  return {
-    caps: store.caps,
-    label: store.label,
-    listFolders: () => store.listFolders(),
-    createFolder: (n) => store.createFolder(n),
-    removeFolder: (n) => store.removeFolder(n),
-    openFolder: async (n, o) => wrap(await store.openFolder(n, o)),
-    close: () => store.close(),
-  };
+  }));
 }

@@ -175,11 +175,7 @@ export async function keptSelection(
     await c.command("NOOP", {
       // Nothing else is in flight: everything untagged until the NOOP completes is its news.
       untagged: (r) => {
-        if (mailboxNews(r, sel)) own++;
-        else if (/^\* \d+ EXPUNGE$/i.test(r.text)) {
-          if (sel.exists !== undefined) sel.exists--;
-          own++;
-        }
+        if (mailboxNews(r, sel) || expunged(r, sel)) own++;
         // The selected mailbox could not be brought up to date: Dovecot says "* NO Internal
         // error" when it was deleted (and perhaps made again, with another UIDVALIDITY) meanwhile.
         else if (/^\* (NO|BAD|BYE)\b/i.test(r.text)) doubt = true;
@@ -197,6 +193,13 @@ export async function keptSelection(
   if (selection.get(c) !== was) return undefined;
   selection.set(c, { ...was, sel, notices: was.notices + own });
   return { ...sel };
+}
+
+/** `n EXPUNGE` on the selected mailbox: one message fewer in `sel`; true when `r` was one. */
+function expunged(r: Response, sel: Selected): boolean {
+  if (!/^\* \d+ EXPUNGE$/i.test(r.text)) return false;
+  if (sel.exists !== undefined) sel.exists--;
+  return true;
 }
 
 /**
@@ -310,11 +313,8 @@ export async function writeSelected(
   let doubt = false;
   const handler = {
     untagged: (r: Response) => {
-      if (mailboxNews(r, sel)) own++;
-      else if (/^\* \d+ EXPUNGE$/i.test(r.text)) {
-        if (sel.exists !== undefined) sel.exists--;
-        own++;
-      } else if (/^\* \d+ FETCH\b/i.test(r.text)) {
+      if (mailboxNews(r, sel) || expunged(r, sel)) own++;
+      else if (/^\* \d+ FETCH\b/i.test(r.text)) {
         // flag and MODSEQ updates: listings fetch them afresh
       } else if (/^\* (NO|BAD)\b/i.test(r.text)) doubt = true;
       else return false;
