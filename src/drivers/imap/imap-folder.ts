@@ -5,7 +5,6 @@
 // imapflow's mailbox lock, re-selects the mailbox if another one was selected meanwhile, and
 // refuses to act if UIDVALIDITY changed.
 import type { FetchMessageObject, ImapFlow, MailboxObject } from "imapflow";
-import { ListingPrint } from "../../model/fingerprint.js";
 import { type Flag, type MessageMeta, normalizeFlags } from "../../model/types.js";
 import {
   type AppendInput,
@@ -18,6 +17,14 @@ import {
   type ListOptions,
 } from "../driver.js";
 import { findAppendedUid } from "./append-lookup.js";
+import {
+  type FoundFlags,
+  flagTable,
+  foundFlags,
+  printFound,
+  startFlagSearches,
+  unsearched,
+} from "./flag-searches.js";
 import type { StoreContext } from "./imap-store.js";
 import { type LeanClient, LeanError } from "./lean/client.js";
 import {
@@ -38,25 +45,10 @@ import {
   writableSelection,
   writeSelected,
 } from "./lean/ops.js";
-import {
-  eachPosition,
-  type FetchRow,
-  isSendableFlag,
-  listingFlags,
-  parseUidRanges,
-  type UidRanges,
-} from "./lean/parse.js";
+import { eachPosition, type FetchRow, isSendableFlag, listingFlags } from "./lean/parse.js";
 import { collectBody, sendableFlags, toMeta } from "./message-utils.js";
 import { chunkedUidSets, makeKey, uidOfKey } from "./uid-set.js";
 
-/** The system flags a message can carry, with their search keys (\Recent never counts: listingFlags). */
-const SYSTEM_SEARCH: ReadonlyArray<readonly [Flag, string]> = [
-  ["\\Answered", "ANSWERED"],
-  ["\\Deleted", "DELETED"],
-  ["\\Draft", "DRAFT"],
-  ["\\Flagged", "FLAGGED"],
-  ["\\Seen", "SEEN"],
-];
 const LIST_QUERY = { uid: true, flags: true, size: true, internalDate: true } as const;
 const DAY_MS = 24 * 3600 * 1000;
 /** Bytes of a streamed read queued for a slow consumer before the socket is paused. */
@@ -336,37 +328,7 @@ export class ImapFolder implements Folder {
     return await this.withLean("Listing flags", "folder", async (c) => {
       if (!c.caps.has("ESEARCH")) return undefined;
       const found = await this.searchFlags(c);
-      if (!found || found.byFlag.length > 31) return undefined;
-      const { all, byFlag } = found;
-      const bits = new Uint32Array(all.count);
-      for (let f = 0; f < byFlag.length; f++) {
-        const bit = 1 << f;
-        const ok = eachPosition(byFlag[f]![1], all, (from, to) => {
-          for (let i = from; i <= to; i++) bits[i]! |= bit;
-        });
-        if (!ok) return undefined;
-      }
-      // Few distinct flag sets in a folder: each becomes an array once (byFlag is in flag order).
-      const sets = new Map<number, Flag[]>();
-      const flagsOf = (mask: number): Flag[] => {
-        let flags = sets.get(mask);
-        if (flags === undefined) {
-          flags = byFlag.filter((_, f) => (mask & (1 << f)) !== 0).map(([flag]) => flag);
-          sets.set(mask, flags);
-        }
-        return flags;
-      };
-      const print = new ListingPrint();
-      const prefix = `${this.identity}/`;
-      let p = 0;
-      for (let r = 0; r < all.lo.length; r++) {
-        for (let u = all.lo[r]!, hi = all.hi[r]!; u <= hi; u++) {
-          print.key(prefix);
-          print.keyDigits(u);
-          print.flags(flagsOf(bits[p++]!));
-        }
-      }
-      return { count: print.count, fingerprint: print.digest() };
+      return found ? printFound(this.identity, found) : undefined;
     });
   }
 
@@ -380,55 +342,21 @@ export class ImapFolder implements Folder {
    * keyword searched for is missing from FLAGS yet found on a message, the server announced a
    * change while the searches ran, or the UIDs of ALL are not EXISTS many.
    */
-  private async searchFlags(
-    c: LeanClient,
-  ): Promise<{ all: UidRanges; byFlag: Array<[Flag, string]> } | null> {
+  private async searchFlags(c: LeanClient): Promise<FoundFlags | null> {
     const { sel } = await this.begin(c, "Listing flags");
     const searches = new SetSearches(c);
-    searches.add("ALL");
-    for (const [, key] of SYSTEM_SEARCH) searches.add(key);
-    for (const kw of this.keywordsSeen) searches.add(`KEYWORD ${kw}`);
+    startFlagSearches(searches, this.keywordsSeen);
     const [selected] = await inOrder<[Selected, unknown]>(sel, searches.wait());
-    if (!selected.flags) return null;
-    // Which flags a message can carry, spelled as the mailbox spells them.
-    const spelled = new Map<string, Flag>();
-    const keywords: Flag[] = [];
-    const lower = new Set<string>();
-    for (const f of selected.flags) {
-      const l = f.toLowerCase();
-      if (l === "\\recent") continue;
-      if (lower.has(l)) return null;
-      lower.add(l);
-      if (f.startsWith("\\")) {
-        const sys = SYSTEM_SEARCH.find(([name]) => name.toLowerCase() === l);
-        if (!sys) return null;
-        spelled.set(sys[1], f);
-      } else {
-        if (!isSendableFlag(f)) return null;
-        keywords.push(f);
-      }
-    }
-    this.keywordsSeen = keywords;
-    const searchFor: Array<[Flag, string]> = SYSTEM_SEARCH.map(([name, key]) => [
-      spelled.get(key) ?? name,
-      key,
-    ]);
-    for (const kw of keywords) searchFor.push([kw, `KEYWORD ${kw}`]);
-    const fresh = keywords.filter((kw) => !searches.sets.has(`KEYWORD ${kw}`));
+    const table = flagTable(selected);
+    if (!table) return null;
+    this.keywordsSeen = table.keywords;
+    // Keywords FLAGS names that were not searched for: the folder is still selected here.
+    const fresh = unsearched(table, searches);
     if (fresh.length) {
       for (const kw of fresh) searches.add(`KEYWORD ${kw}`);
       await searches.wait();
     }
-    if (searches.changed || searches.odd) return null;
-    // A keyword searched for as seen before but no longer in FLAGS must be on no message.
-    const listed = new Set(keywords);
-    for (const [criteria, set] of searches.sets) {
-      if (criteria.startsWith("KEYWORD ") && !listed.has(criteria.slice(8)) && set !== "") return null;
-    }
-    const all = parseUidRanges(searches.sets.get("ALL")!);
-    if (!all || all.count !== selected.exists) return null;
-    searchFor.sort((a, b) => (a[0] < b[0] ? -1 : a[0] > b[0] ? 1 : 0));
-    return { all, byFlag: searchFor.map(([flag, criteria]) => [flag, searches.sets.get(criteria)!]) };
+    return foundFlags(selected, table, searches);
   }
 
   /**
