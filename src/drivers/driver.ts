@@ -36,7 +36,22 @@ export interface Store {
    * the store may open it more cheaply (IMAP: EXAMINE on the listing connection, no SELECT).
    */
   openFolder(name: string, opts?: { lookOnly?: boolean }): Promise<Folder>;
+  /**
+   * Optional: each named folder's identity and the print of what its listFlags() would give, as
+   * one batch the store may pipeline (IMAP: every EXAMINE and search sent without waiting for the
+   * one before). A promise per name, started at once: it gives undefined where this way cannot
+   * tell (the caller then opens the folder and prints it), and fails only with the store (a lost
+   * connection). Prints are Folder.printFlags() prints; the batch writes nothing.
+   */
+  printFolders?(names: readonly string[]): Map<string, Promise<FolderPrint | undefined>>;
   close(): Promise<void>;
+}
+
+/** A folder's identity with the print (model/fingerprint.ts) of its listFlags(). */
+export interface FolderPrint {
+  identity: string;
+  count: number;
+  fingerprint: string;
 }
 
 export interface StoreCaps {

@@ -1,6 +1,12 @@
 import { join } from "node:path";
 import type { AccountConfig } from "../config/config.js";
-import { DriverError, type Folder, type FolderInfo, type Store } from "../drivers/driver.js";
+import {
+  DriverError,
+  type Folder,
+  type FolderInfo,
+  type FolderPrint,
+  type Store,
+} from "../drivers/driver.js";
 import type { Conflict, Resolution } from "../model/plan.js";
 import { type AccountReport, type FolderReport, newFolderReport } from "../model/report.js";
 import type { Side } from "../model/types.js";
@@ -157,21 +163,37 @@ async function proveUnchanged(
       return p && e.present.left && e.present.right && p.names.right === e.sideName.right;
     });
     const whole = entries.length === every.length && entries.length === Object.keys(proof.folders).length;
+    // A store that prints many folders in one batch (IMAP: pipelined) starts on all of them now;
+    // the workers below print the other side's folders and compare as the batch's prints come.
+    const batch: Partial<Record<Side, Map<string, Promise<FolderPrint | undefined>>>> = {};
+    for (const side of ["left", "right"] as const)
+      batch[side] = stores[side].printFolders?.(entries.map((e) => e.sideName[side]));
+    const printSide = async (side: Side, name: string): Promise<FolderPrint | undefined> => {
+      const batched = await batch[side]?.get(name);
+      if (batched) return batched;
+      const h = await stores[side].openFolder(name, { lookOnly: true });
+      try {
+        return h.listFlags ? { identity: h.identity, ...(await printOf(h)) } : undefined;
+      } finally {
+        await h.close();
+      }
+    };
     // Several folders at once: the server answers one while the Maildir of another is read and a
     // third is fingerprinted. The first difference stops every worker.
     const listBoth = async (e: FolderEntry): Promise<boolean> => {
       const p = proof.folders[e.name]!;
-      const { left, right } = await openBoth(stores, e.sideName, { lookOnly: true });
-      try {
-        if (left.identity !== p.left.identity || right.identity !== p.right.identity) return false;
-        if (!left.listFlags || !right.listFlags) return false;
-        const [a, b] = await Promise.all([printOf(left), printOf(right)]);
-        const same = samePrint(a, p.left) && samePrint(b, p.right);
-        if (!same) printed.set(e.name, { left: a, right: b });
-        return same;
-      } finally {
-        await Promise.allSettled([left.close(), right.close()]);
-      }
+      // Both settled before anything is thrown: no side is still open when the worker moves on.
+      const [l, r] = await Promise.allSettled([
+        printSide("left", e.sideName.left),
+        printSide("right", e.sideName.right),
+      ]);
+      if (l.status === "rejected") throw l.reason;
+      if (r.status === "rejected") throw r.reason;
+      const [a, b] = [l.value, r.value];
+      if (!a || !b || a.identity !== p.left.identity || b.identity !== p.right.identity) return false;
+      const same = samePrint(a, p.left) && samePrint(b, p.right);
+      if (!same) printed.set(e.name, { left: a, right: b });
+      return same;
     };
     let next = 0;
     let differ = 0;
@@ -193,6 +215,9 @@ async function proveUnchanged(
       }
     };
     await Promise.all([worker(), worker(), worker()]);
+    // The batch may run on after the workers stopped: it holds the store's connections until done.
+    for (const side of ["left", "right"] as const)
+      if (batch[side]) await Promise.allSettled(batch[side].values());
     if (failure !== undefined) {
       if (!(failure instanceof DriverError)) throw failure;
       return new Map();
@@ -495,11 +520,10 @@ interface Opened {
 async function openBoth(
   stores: Record<Side, Store>,
   names: Record<Side, string>,
-  opts?: { lookOnly?: boolean },
 ): Promise<Record<Side, Folder>> {
   const [l, r] = await Promise.allSettled([
-    stores.left.openFolder(names.left, opts),
-    stores.right.openFolder(names.right, opts),
+    stores.left.openFolder(names.left),
+    stores.right.openFolder(names.right),
   ]);
   if (l.status === "rejected" || r.status === "rejected") {
     if (l.status === "fulfilled") await l.value.close();

@@ -5,7 +5,7 @@ import { writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import type { ImapFlow } from "imapflow";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import type { Folder, KeyFlags, Store } from "../../src/drivers/driver.js";
+import { DriverError, type Folder, type KeyFlags, type Store } from "../../src/drivers/driver.js";
 import { openImapStore } from "../../src/drivers/imap/imap-store.js";
 import { eachPosition, parseEsearch, parseUidRanges } from "../../src/drivers/imap/lean/parse.js";
 import { fingerprintOf } from "../../src/model/fingerprint.js";
@@ -18,6 +18,7 @@ import {
   type ImapUser,
   startDovecot,
 } from "../helpers/dovecot.js";
+import { startFaultProxy } from "../helpers/fault-proxy.js";
 
 const skip = !dovecotAvailable() && !process.env.CI;
 
@@ -355,6 +356,134 @@ describe.skipIf(skip)("IMAP listFlags() against Dovecot", () => {
       expect(await inbox.listFlags!()).toEqual([]);
     } finally {
       await store.close();
+    }
+  });
+});
+
+describe.skipIf(skip)("IMAP Store.printFolders(): many folders, pipelined", () => {
+  let server: DovecotServer;
+  let plain: DovecotServer;
+  beforeAll(async () => {
+    [server, plain] = await Promise.all([startDovecot(), startDovecot({ capabilities: NO_ESEARCH })]);
+  });
+  afterAll(() => Promise.all([server?.stop(), plain?.stop()]));
+
+  /** Each folder's own identity and printFlags(), one by one: what the batch must give. */
+  async function onebyone(store: Store, names: string[]): Promise<Map<string, unknown>> {
+    const out = new Map<string, unknown>();
+    for (const name of names) {
+      const folder = await store.openFolder(name, { lookOnly: true });
+      out.set(name, { identity: folder.identity, ...(await folder.printFlags!()) });
+      await folder.close();
+    }
+    return out;
+  }
+
+  it("gives each folder's identity and printFlags(): keywords, system flags only, empty, missing", async () => {
+    const u = await server.addUser();
+    await fill(u, "Mixed");
+    await fill(u, "INBOX");
+    await withImap(u, async (c) => {
+      await c.mailboxCreate("Empty");
+      await c.mailboxCreate("Plain");
+      for (let i = 0; i < 4; i++) await c.append("Plain", message(i), i % 2 ? ["\\Seen"] : []);
+    });
+    const wire = new Wire();
+    const store = await openStore(u, wire);
+    try {
+      const names = ["Mixed", "INBOX", "Empty", "Plain"];
+      const expected = await onebyone(store, names);
+      wire.take();
+      const batch = store.printFolders!([...names, "Missing"]);
+      for (const name of names) expect(await batch.get(name)).toEqual(expected.get(name));
+      // No such folder: the batch cannot tell; the caller's own open says why.
+      expect(await batch.get("Missing")).toBeUndefined();
+      const sent = wire.take();
+      expect(sent.some((l) => l.startsWith("UID FETCH"))).toBe(false);
+      // A folder whose FLAGS name keywords goes round twice (the second time searching them);
+      // the others once.
+      const examined = (name: string) => sent.filter((l) => l.startsWith(`EXAMINE "${name}"`)).length;
+      expect(examined("Mixed")).toBe(2);
+      expect(examined("INBOX")).toBe(2);
+      expect(examined("Plain")).toBe(1);
+      expect(examined("Empty")).toBe(1);
+      expect(sent).toContain("UID SEARCH RETURN (ALL) KEYWORD label-2");
+      expect((await batch.get("Empty")) as { count: number }).toMatchObject({ count: 0 });
+    } finally {
+      await store.close();
+    }
+  });
+
+  it("more folders than fit in flight on one connection: every print exact, each folder examined once", async () => {
+    const u = await server.addUser();
+    const names = Array.from({ length: 21 }, (_, i) => `F${i}`);
+    await withImap(u, async (c) => {
+      for (const [i, name] of names.entries()) {
+        await c.mailboxCreate(name);
+        for (let m = 0; m <= i % 4; m++) await c.append(name, message(m), m % 2 ? ["\\Flagged"] : ["\\Seen"]);
+      }
+    });
+    const wire = new Wire();
+    const store = await openStore(u, wire);
+    try {
+      const expected = await onebyone(store, names);
+      wire.take();
+      const batch = store.printFolders!(names);
+      for (const name of names) expect(await batch.get(name)).toEqual(expected.get(name));
+      expect(wire.take().filter((l) => l.startsWith("EXAMINE"))).toHaveLength(names.length);
+    } finally {
+      await store.close();
+    }
+  });
+
+  it("without ESEARCH: undefined for every folder (the caller prints listFlags())", async () => {
+    const u = await plain.addUser();
+    await fill(u, "INBOX");
+    const store = await openStore(u);
+    try {
+      const batch = store.printFolders!(["INBOX"]);
+      expect(await batch.get("INBOX")).toBeUndefined();
+    } finally {
+      await store.close();
+    }
+  });
+
+  it("a connection lost mid-batch: every folder not yet printed fails with a store-scoped DriverError", async () => {
+    const u = await server.addUser();
+    const names = Array.from({ length: 6 }, (_, i) => `G${i}`);
+    await withImap(u, async (c) => {
+      for (const name of names) {
+        await c.mailboxCreate(name);
+        await c.append(name, message(1), ["\\Seen"]);
+      }
+    });
+    const proxy = await startFaultProxy(server.port, server.host);
+    const store = await openImapStore({
+      host: proxy.host,
+      port: proxy.port,
+      tls: "none",
+      user: u.user,
+      auth: { password: u.password },
+    });
+    try {
+      proxy.cutOnClientCommand(/^\S+ EXAMINE "G3"/i);
+      const batch = store.printFolders!(names);
+      const results = await Promise.allSettled(names.map((n) => batch.get(n)!));
+      const failed = results.filter((r) => r.status === "rejected") as PromiseRejectedResult[];
+      expect(failed.length).toBeGreaterThan(0);
+      for (const f of failed) {
+        expect(f.reason).toBeInstanceOf(DriverError);
+        expect((f.reason as DriverError).scope).toBe("store");
+      }
+      // What was printed before the cut is exact.
+      for (const [i, r] of results.entries()) {
+        if (r.status === "fulfilled" && r.value) expect(r.value.count).toBe(1);
+        else if (r.status === "fulfilled") throw new Error(`${names[i]}: undefined`);
+      }
+      expect(proxy.stats.cuts).toBe(1);
+    } finally {
+      await store.close();
+      await proxy.close();
     }
   });
 });

@@ -9,6 +9,7 @@ import {
   type ErrorScope,
   type Folder,
   type FolderInfo,
+  type FolderPrint,
   type Store,
   type StoreCaps,
 } from "../driver.js";
@@ -18,6 +19,7 @@ import { type Namespace, nameFromServerPath, serverPathFromName } from "./folder
 import { examineError, ImapFolder } from "./imap-folder.js";
 import { LeanClient } from "./lean/client.js";
 import { listMailboxes, readNamespace, type Selected, selectedPath, startExamine } from "./lean/ops.js";
+import { printBatch } from "./print-batch.js";
 
 /** A lean connection quiet for longer than this is replaced rather than trusted (NAT, autologout). */
 const LEAN_MAX_IDLE_MS = 60_000;
@@ -467,6 +469,18 @@ export class ImapStore implements Store, StoreContext {
       this.learnFromSelect(name, mailbox.permanentFlags, mailbox.readOnly === true);
       return new ImapFolder(this, name, path, mailbox, this.caps.keywords);
     });
+  }
+
+  printFolders(names: readonly string[]): Map<string, Promise<FolderPrint | undefined>> {
+    const out = new Map<string, Promise<FolderPrint | undefined>>();
+    const prints = printBatch(
+      names.map((name) => serverPathFromName(name, this.ns)),
+      () => this.leanAcquire(),
+      LEAN_SLOTS,
+      (err) => this.leanError(err, "Listing flags", "store"),
+    );
+    for (let i = 0; i < names.length; i++) out.set(names[i]!, prints[i]!);
+    return out;
   }
 
   /** A SELECT of this session has shown whether the server keeps keywords (caps.keywords). */
