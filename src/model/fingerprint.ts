@@ -10,6 +10,12 @@
  * Drivers feed it straight from what they read (a file name, a UID), so that a listing that is
  * only to be printed is never built: key() or keyOf(), optionally keyDigits(), then flags().
  */
+/** Where a key's hash stood (ListingPrint.mark). */
+export interface KeyMark {
+  readonly a: number;
+  readonly b: number;
+}
+
 export class ListingPrint {
   private a = 0;
   private b = 0;
@@ -31,6 +37,25 @@ export class ListingPrint {
     let p = 1;
     while (p * 10 <= n) p *= 10;
     for (; p >= 1; p /= 10) this.mix(48 + (Math.floor(n / p) % 10));
+  }
+
+  /** Continues the key with one decimal digit (0–9). */
+  keyDigit(d: number): void {
+    this.mix(48 + d);
+  }
+
+  /**
+   * The key hashed so far: a later entry whose key starts with the same characters may start from
+   * it (resume()) instead of hashing them again, as a key's hash depends on its characters alone.
+   */
+  mark(): KeyMark {
+    return { a: this.a, b: this.b };
+  }
+
+  /** Starts an entry whose key begins as the one mark() was taken of. */
+  resume(mark: KeyMark): void {
+    this.a = mark.a;
+    this.b = mark.b;
   }
 
   /**

@@ -6,6 +6,7 @@ import { join } from "node:path";
 import type { ImapFlow } from "imapflow";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { DriverError, type Folder, type KeyFlags, type Store } from "../../src/drivers/driver.js";
+import { printFound } from "../../src/drivers/imap/flag-searches.js";
 import { openImapStore } from "../../src/drivers/imap/imap-store.js";
 import { eachPosition, parseEsearch, parseUidRanges } from "../../src/drivers/imap/lean/parse.js";
 import { fingerprintOf } from "../../src/model/fingerprint.js";
@@ -509,6 +510,31 @@ describe("UID sets of ESEARCH answers (no server)", () => {
     for (const bad of ["3,1", "1:3,2", "1,,2", "1,", ",1", "0", "1:*", "a", "1:", "4294967296"]) {
       expect(parseUidRanges(bad), bad).toBeNull();
     }
+  });
+
+  it("prints the listing the sets describe, UIDs across every decade and up to 2^32-1", () => {
+    const all = "1:12,19:21,99:101,999,1000,4294967290:4294967295";
+    const byFlag: Array<[string, string]> = [
+      ["$Junk", "20,1000"],
+      ["\\Flagged", "9:11,4294967295"],
+      ["\\Seen", "1:5,19:21,100,4294967290:4294967293"],
+    ];
+    const found = { all: parseUidRanges(all)!, byFlag };
+    const listing: KeyFlags[] = [];
+    for (const [lo, hi] of all.split(",").map((r) => r.split(":").map(Number))) {
+      for (let u = lo!; u <= (hi ?? lo)!; u++) {
+        const holds = (set: string) =>
+          set.split(",").some((r) => {
+            const [a, b] = r.split(":").map(Number);
+            return u >= a! && u <= (b ?? a)!;
+          });
+        const flags = byFlag.filter(([, set]) => holds(set)).map(([f]) => f);
+        listing.push({ key: `77/${u}`, flags });
+      }
+    }
+    expect(printFound("77", found)).toEqual({ count: listing.length, fingerprint: fingerprintOf(listing) });
+    // A set naming a UID that ALL has not: no print.
+    expect(printFound("77", { ...found, byFlag: [["\\Seen", "13"]] })).toBeUndefined();
   });
 
   it("maps a flag's set to positions in ALL; a UID that ALL has not makes it fail", () => {

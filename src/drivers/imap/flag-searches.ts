@@ -121,12 +121,23 @@ export function printFound(
     return flags;
   };
   const print = new ListingPrint();
-  const prefix = `${identity}/`;
+  print.key(`${identity}/`);
+  // Keys `<identity>/<uid>` of consecutive UIDs share all but the last digit: that part is
+  // hashed once per ten UIDs, and each key adds its last digit (the print is the same).
+  const prefix = print.mark();
+  let tens = -1;
+  let upToTens = prefix;
   let p = 0;
   for (let r = 0; r < all.lo.length; r++) {
     for (let u = all.lo[r]!, hi = all.hi[r]!; u <= hi; u++) {
-      print.key(prefix);
-      print.keyDigits(u);
+      const t = Math.floor(u / 10);
+      if (t !== tens) {
+        print.resume(prefix);
+        if (t > 0) print.keyDigits(t);
+        upToTens = print.mark();
+        tens = t;
+      } else print.resume(upToTens);
+      print.keyDigit(u - t * 10);
       print.flags(flagsOf(bits[p++]!));
     }
   }

@@ -389,17 +389,19 @@ export interface UidRanges {
  */
 function eachRange(set: string, range: (lo: number, hi: number) => boolean): boolean {
   const n = set.length;
+  // Never a read past the end (NaN): V8 drops its optimized code for such reads.
+  const at = (k: number) => (k < n ? set.charCodeAt(k) : -1);
   let i = 0;
   while (i < n) {
     let a = 0;
     const startA = i;
-    for (let c = set.charCodeAt(i); c >= 48 && c <= 57; c = set.charCodeAt(++i)) a = a * 10 + c - 48;
+    for (let c = at(i); c >= 48 && c <= 57; c = at(++i)) a = a * 10 + c - 48;
     if (i === startA || a < 1 || a > 0xffffffff) return false;
     let b = a;
-    if (set.charCodeAt(i) === 58) {
+    if (at(i) === 58) {
       const startB = ++i;
       b = 0;
-      for (let c = set.charCodeAt(i); c >= 48 && c <= 57; c = set.charCodeAt(++i)) b = b * 10 + c - 48;
+      for (let c = at(i); c >= 48 && c <= 57; c = at(++i)) b = b * 10 + c - 48;
       if (i === startB || b < 1 || b > 0xffffffff) return false;
     }
     if (i < n && set.charCodeAt(i++) !== 44) return false;
