@@ -225,7 +225,11 @@ export class ImapStore implements Store, StoreContext {
       // The connection that has the folder selected; else one whose selection no open folder
       // still needs (the folder being applied keeps its own for its verification, while the
       // next one is listed on the other); else the least recently used.
-      const lru = (list: LeanSlot[]) => list.reduce((a, b) => (b.lastUsed < a.lastUsed ? b : a));
+      // A connection that is up before one that must first log in (a login in front of the run's
+      // first command costs a round trip or two); among those alike, the least recently used.
+      const up = (s: LeanSlot) => s.client?.usable === true;
+      const lru = (list: LeanSlot[]) =>
+        list.reduce((a, b) => (up(a) !== up(b) ? (up(a) ? a : b) : b.lastUsed < a.lastUsed ? b : a));
       const spare = idle.filter((s) => !this.inUse(s.client ? selectedPath(s.client) : undefined));
       const slot =
         idle.find((s) => path !== undefined && s.client && selectedPath(s.client) === path) ??
