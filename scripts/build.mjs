@@ -59,6 +59,40 @@ function embedSqlWasm(state) {
   };
 }
 
+// ---- the Maildir print worker: bundled on its own, embedded as a string by replacing
+// src/drivers/maildir/print-worker-code.ts (a worker runs it with `eval`: no file beside the outputs) ----
+
+async function printWorkerBundle() {
+  const built = await esbuild.build({
+    absWorkingDir: root,
+    entryPoints: ["src/drivers/maildir/print-worker.ts"],
+    bundle: true,
+    platform: "node",
+    target: "node20",
+    format: "cjs",
+    write: false,
+    legalComments: "none",
+    logLevel: "warning",
+    packages: "bundle",
+  });
+  return built.outputFiles[0].text;
+}
+
+function embedPrintWorker(code, state) {
+  return {
+    name: "embed-print-worker",
+    setup(build) {
+      build.onLoad({ filter: /[\\/]src[\\/]drivers[\\/]maildir[\\/]print-worker-code\.ts$/ }, () => {
+        state.used = true;
+        return {
+          contents: `export function printWorkerCode() { return ${JSON.stringify(code)}; }\nexport function setPrintWorkerCode() {}\n`,
+          loader: "js",
+        };
+      });
+    },
+  };
+}
+
 // ---- bundles ----
 
 const common = {
@@ -97,7 +131,10 @@ console.log("build:");
 
 const cjsEmbed = { used: false };
 const esmEmbed = { used: false };
+const cjsWorker = { used: false };
+const esmWorker = { used: false };
 const t0 = performance.now();
+const workerCode = await printWorkerBundle();
 await Promise.all([
   esbuild
     .build({
@@ -110,7 +147,7 @@ await Promise.all([
         "import.meta.dirname": "__dirname",
         "import.meta.filename": "__filename",
       },
-      plugins: [embedSqlWasm(cjsEmbed)],
+      plugins: [embedSqlWasm(cjsEmbed), embedPrintWorker(workerCode, cjsWorker)],
     })
     .then(() => report(join(dist, "tandem.cjs"), t0)),
   esbuild
@@ -119,12 +156,17 @@ await Promise.all([
       format: "esm",
       outfile: join(dist, "tandem.mjs"),
       banner: { js: esmBanner },
-      plugins: [embedSqlWasm(esmEmbed)],
+      plugins: [embedSqlWasm(esmEmbed), embedPrintWorker(workerCode, esmWorker)],
     })
     .then(() => report(join(dist, "tandem.mjs"), t0)),
 ]);
 if (!cjsEmbed.used || !esmEmbed.used) {
   throw new Error("src/wasm/embedded-sql-wasm.ts was not bundled: the sql.js WebAssembly is not embedded");
+}
+if (!cjsWorker.used || !esmWorker.used) {
+  throw new Error(
+    "src/drivers/maildir/print-worker-code.ts was not bundled: the print worker is not embedded",
+  );
 }
 await chmod(join(dist, "tandem.cjs"), 0o755);
 await chmod(join(dist, "tandem.mjs"), 0o755);

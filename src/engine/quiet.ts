@@ -72,8 +72,8 @@ export interface QuietOutcome {
 export async function listQuiet(
   job: FolderJob,
   proof: FolderProof,
-  /** Both stores' prints, when this run made them already (the proof path) and wrote nothing since. */
-  given?: Record<Side, Print>,
+  /** Stores' prints this run made already (the proof path), of a side it has written nothing to since. */
+  given?: Partial<Record<Side, Print>>,
 ): Promise<QuietListing | undefined> {
   const { names, handles, states } = job;
   if (job.minDate !== 0 || job.keywords === false || job.resync || job.dryRun) return undefined;
@@ -85,9 +85,10 @@ export async function listQuiet(
     if (states[side].intents(names[side]).length > 0) return undefined;
   }
   if (!handles.left.listFlags || !handles.right.listFlags) return undefined;
-  const [left, right] = given
-    ? [given.left, given.right]
-    : await Promise.all([printOf(handles.left), printOf(handles.right)]);
+  const [left, right] = await Promise.all([
+    given?.left ?? printOf(handles.left),
+    given?.right ?? printOf(handles.right),
+  ]);
   const printed = { left, right };
   const quietOn = { left: samePrint(left, proof.left), right: samePrint(right, proof.right) };
   if (quietOn.left && quietOn.right)

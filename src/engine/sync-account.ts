@@ -65,13 +65,32 @@ export async function runAccount(account: AccountConfig, opts: RunOptions): Prom
     /** Folders the proof showed unchanged: the ordinary path leaves them as they are. */
     let unchanged = new Map<string, FolderProof>();
     /** Prints the proof path made of folders that differ: the quiet-side path takes them as they are. */
-    const printed = new Map<string, Record<Side, Print>>();
+    const printed = new Map<string, Partial<Record<Side, Print>>>();
     const proof = mayProve(account, opts) ? readProof(dir, account) : undefined;
     if (proof) {
-      const [l, r] = await Promise.all([opts.openStore("left"), opts.openStore("right")]);
-      stores.left = l;
-      stores.right = r;
-      const proven = await proveUnchanged(account, opts, { left: l, right: r }, proof, report, printed);
+      // Each store starts printing the proof's folders the moment it is open, while the other one
+      // may still be logging in (a Maildir on a worker thread, IMAP pipelined: printFolders).
+      const batch: Batch = {};
+      const opened = await Promise.allSettled(
+        (["left", "right"] as const).map(async (side) => {
+          const store = await opts.openStore(side);
+          stores[side] = store;
+          const names = [...new Set(Object.values(proof.folders).map((f) => f.names[side]))];
+          batch[side] = store.printFolders?.(names);
+          return store;
+        }),
+      );
+      for (const o of opened) if (o.status === "rejected") throw o.reason;
+      const [l, r] = [stores.left!, stores.right!];
+      const proven = await proveUnchanged(
+        account,
+        opts,
+        { left: l, right: r },
+        proof,
+        report,
+        printed,
+        batch,
+      );
       if (proven === "all") {
         report.proven = true;
         writeStatus(dir, { lastRun: new Date(opts.now).toISOString(), report });
@@ -147,7 +166,9 @@ async function proveUnchanged(
   stores: Record<Side, Store>,
   proof: Proof,
   report: AccountReport,
-  printed: Map<string, Record<Side, Print>>,
+  printed: Map<string, Partial<Record<Side, Print>>>,
+  /** Each store's prints of the proof's folders, started as it opened (Store.printFolders). */
+  batch: Batch,
 ): Promise<"all" | Map<string, FolderProof>> {
   const proven = new Map<string, FolderProof>();
   try {
@@ -163,11 +184,8 @@ async function proveUnchanged(
       return p && e.present.left && e.present.right && p.names.right === e.sideName.right;
     });
     const whole = entries.length === every.length && entries.length === Object.keys(proof.folders).length;
-    // A store that prints many folders in one batch (IMAP: pipelined) starts on all of them now;
-    // the workers below print the other side's folders and compare as the batch's prints come.
-    const batch: Partial<Record<Side, Map<string, Promise<FolderPrint | undefined>>>> = {};
-    for (const side of ["left", "right"] as const)
-      batch[side] = stores[side].printFolders?.(entries.map((e) => e.sideName[side]));
+    // The workers below compare as the batches' prints come, and print themselves what a batch
+    // does not hold or could not tell.
     const printSide = async (side: Side, name: string): Promise<FolderPrint | undefined> => {
       const batched = await batch[side]?.get(name);
       if (batched) return batched;
@@ -216,8 +234,21 @@ async function proveUnchanged(
     };
     await Promise.all([worker(), worker(), worker()]);
     // The batch may run on after the workers stopped: it holds the store's connections until done.
-    for (const side of ["left", "right"] as const)
-      if (batch[side]) await Promise.allSettled(batch[side].values());
+    // Its prints of the folders left unproven are kept for the quiet-side path, as the workers'.
+    for (const side of ["left", "right"] as const) {
+      if (!batch[side]) continue;
+      await Promise.allSettled(batch[side].values());
+      for (const e of entries) {
+        if (proven.has(e.name) || printed.get(e.name)?.[side]) continue;
+        const got = await batch[side].get(e.sideName[side])?.catch(() => undefined);
+        if (got && got.identity === proof.folders[e.name]![side].identity) {
+          printed.set(e.name, {
+            ...printed.get(e.name),
+            [side]: { count: got.count, fingerprint: got.fingerprint },
+          });
+        }
+      }
+    }
     if (failure !== undefined) {
       if (!(failure instanceof DriverError)) throw failure;
       return new Map();
@@ -235,6 +266,9 @@ async function proveUnchanged(
     throw err;
   }
 }
+
+/** Each store's prints of folders by their name on that side (Store.printFolders). */
+type Batch = Partial<Record<Side, Map<string, Promise<FolderPrint | undefined>>>>;
 
 /** Opens a side's state; with --resync, a damaged one is moved aside and rebuilt from both sides. */
 async function openState(
@@ -271,7 +305,7 @@ interface RunCtx {
   /** Folders whose sync has begun this run: their rows may differ from the proof's. */
   touched: Set<string>;
   /** Prints of folders the proof path found changed (see runAccount). */
-  printed: Map<string, Record<Side, Print>>;
+  printed: Map<string, Partial<Record<Side, Print>>>;
 }
 
 /** One folder of a run: its name on each side, its report, and where it exists and is known. */
@@ -292,7 +326,7 @@ async function syncFolders(
   report: AccountReport,
   unchanged: Map<string, FolderProof>,
   lastProof?: Proof,
-  printed = new Map<string, Record<Side, Print>>(),
+  printed = new Map<string, Partial<Record<Side, Print>>>(),
 ): Promise<Record<string, FolderProof> | undefined> {
   const [lf, rf] = await Promise.all([stores.left.listFolders(), stores.right.listFolders()]);
   const known: Record<Side, Set<string>> = {

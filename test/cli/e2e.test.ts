@@ -516,6 +516,38 @@ describe("dist/tandem with a damaged state file", () => {
   });
 });
 
+describe("a run with nothing changed, in every shipped form (the embedded print worker started)", () => {
+  for (const [form, cmd] of [
+    ["dist/tandem", () => [BIN]],
+    ["node dist/tandem.cjs", () => [process.execPath, CJS]],
+    ["deno run -A dist/tandem.mjs", () => [DENO, "run", "-A", MJS]],
+  ] as const) {
+    it.concurrent(`${form}: proven by the last run's proof; a change afterwards is synced`, async () => {
+      const s = setup();
+      const [exe, ...pre] = cmd();
+      const sync = async () => {
+        const r = await s.exec(exe!, [...pre, "sync", "--json", "--config", s.config]);
+        expect(r.err).toBe("");
+        return JSON.parse(r.out) as { exitCode: number; accounts: Array<{ proven?: boolean }> };
+      };
+      seed(s.left, "A B:S");
+      seed(s.right, "C:F");
+      mkdirSync(join(s.left, ".Box", "cur"), { recursive: true });
+      for (const sub of ["new", "tmp"]) mkdirSync(join(s.left, ".Box", sub));
+      seed(join(s.left, ".Box"), "D E:R");
+      expect((await sync()).exitCode).toBe(0);
+      const again = await sync();
+      expect(again.exitCode).toBe(0);
+      expect(again.accounts[0]!.proven).toBe(true);
+      seed(s.right, "F");
+      const changed = await sync();
+      expect(changed.accounts[0]!.proven).toBeUndefined();
+      expect(show(s.left)).toBe("A B:S C:F F");
+      expect((await sync()).accounts[0]!.proven).toBe(true);
+    });
+  }
+});
+
 describe("the other shipped forms", () => {
   it.concurrent("deno run -A dist/tandem.mjs: sync does real work, verify agrees", async () => {
     const s = setup();

@@ -191,6 +191,45 @@ describe.skipIf(skip).concurrent("proof of an unchanged account (IMAP)", () => {
   });
 });
 
+describe.skipIf(skip).concurrent("the proof path's IMAP batch (IMAP)", () => {
+  it("after Maildir changes in every folder, the quiet IMAP side is printed once, by the batch", async () => {
+    const w = await imapMaildir();
+    const boxes = ["", "B1", "B2", "B3", "B4"];
+    for (const [i, box] of boxes.entries()) await w.sides.left.seed(`A${i} B${i}:S`, box);
+    expect((await sync(w)).exitCode).toBe(EXIT.ok);
+    expect((await sync(w)).proven).toBe(true);
+    for (const [i, box] of boxes.entries()) await w.sides.right.change(`+A${i}:F`, box);
+    // printFlags() of the IMAP folders opened after the proof path: only verification's, after
+    // the flags were written, is left; the quiet listing takes the batch's print.
+    const printed: string[] = [];
+    const r = await sync(w, {
+      openStore: async (side) => {
+        const store = await w.sides[side].open(w.warnings);
+        if (side !== "left") return store;
+        const openFolder = store.openFolder.bind(store);
+        store.openFolder = async (name, o) => {
+          const f = await openFolder(name, o);
+          const print = f.printFlags?.bind(f);
+          if (print)
+            f.printFlags = () => {
+              printed.push(name);
+              return print();
+            };
+          return f;
+        };
+        return store;
+      },
+    });
+    expect(r.exitCode, JSON.stringify(r.folders)).toBe(EXIT.ok);
+    expect(r.folders.map((f) => `${f.folder}:${f.quiet}`).sort()).toEqual(
+      ["B1", "B2", "B3", "B4", "INBOX"].map((b) => `${b}:left`),
+    );
+    expect(printed.sort()).toEqual(["B1", "B2", "B3", "B4", "INBOX"]);
+    for (const [i, box] of boxes.entries()) expect(await w.sides.left.show(box)).toBe(`A${i}:F B${i}:S`);
+    expect((await sync(w)).proven).toBe(true);
+  });
+});
+
 describe.skipIf(skip).concurrent("UIDVALIDITY change", () => {
   it("mailbox deleted and recreated with the same messages: no loss, no duplicate, no drift", async () => {
     const w = await imapMaildir();

@@ -34,17 +34,9 @@ import {
   type KeyFlags,
   type ListOptions,
 } from "../driver.js";
+import { letterCache, printEntries } from "./dir-print.js";
 import { errnoOf, fsError, isErrno } from "./errors.js";
-import {
-  decodeLetters,
-  encodeFlags,
-  formatFileName,
-  INFO_SEPARATOR,
-  type KeywordLetters,
-  newBaseName,
-  parseFileName,
-  sortLetters,
-} from "./filename.js";
+import { encodeFlags, formatFileName, newBaseName, parseFileName, sortLetters } from "./filename.js";
 import { MAILDIR_SUBDIRS } from "./folders.js";
 import { ensureDir, FILE_MODE, fsyncDir } from "./fsutil.js";
 import { KeywordFile } from "./keywords.js";
@@ -139,21 +131,8 @@ async function scanMaildir(dir: string, warn: (msg: string) => void): Promise<Ma
   return index;
 }
 
-/**
- * Decodes info letters once per distinct set (a folder has few): the flag arrays it hands out are
- * shared between messages, so whoever receives one must not change it (nothing does).
- */
-function letterCache(keywords: KeywordLetters): (letters: string) => Flag[] {
-  const decoded = new Map<string, Flag[]>();
-  return (letters) => {
-    let flags = decoded.get(letters);
-    if (flags === undefined) {
-      flags = decodeLetters(letters, keywords).flags;
-      decoded.set(letters, flags);
-    }
-    return flags;
-  };
-}
+/** Every Maildir folder's identity: its keys (file names) never all change at once. */
+export const MAILDIR_IDENTITY = "maildir";
 
 type Found<T> = { ok: true; value: T } | { ok: false };
 
@@ -161,7 +140,7 @@ const fsyncAsync = promisify(fsync);
 
 export class MaildirFolder implements Folder {
   readonly name: string;
-  readonly identity = "maildir";
+  readonly identity = MAILDIR_IDENTITY;
   readonly #dir: string;
   readonly #ctx: MaildirContext;
   readonly #keywords: KeywordFile;
@@ -350,15 +329,7 @@ export class MaildirFolder implements Folder {
     const flagsOf = letterCache(await this.#keywords.load());
     const print = new ListingPrint();
     for (const sub of ["cur", "new"] as const) {
-      for (const dirent of await readSubdir(join(this.#dir, sub))) {
-        const name = dirent.name;
-        if (name.charCodeAt(0) === 46 /* . */) continue;
-        if (!dirent.isFile()) return undefined;
-        // parseFileName's split, without slicing out the key: the print reads it in place.
-        const at = name.indexOf(INFO_SEPARATOR);
-        print.key(name, at < 0 ? name.length : at);
-        print.flags(flagsOf(at < 0 ? "" : name.slice(at + INFO_SEPARATOR.length)));
-      }
+      if (!printEntries(print, await readSubdir(join(this.#dir, sub)), flagsOf)) return undefined;
     }
     return { count: print.count, fingerprint: print.digest() };
   }

@@ -4,11 +4,19 @@
 // removed only when it holds no message; files are 0600 and directories 0700.
 import { readdir, rm, rmdir, stat, writeFile } from "node:fs/promises";
 import { dirname, join, resolve } from "node:path";
-import { DriverError, type Folder, type FolderInfo, type Store, type StoreCaps } from "../driver.js";
+import {
+  DriverError,
+  type Folder,
+  type FolderInfo,
+  type FolderPrint,
+  type Store,
+  type StoreCaps,
+} from "../driver.js";
 import { closedError, fsError, isErrno } from "./errors.js";
 import { folderDir, INBOX, isMaildir, type Layout, MAILDIR_SUBDIRS, scanFolders } from "./folders.js";
 import { ensureDir, FILE_MODE, fsyncDir, isDirectory } from "./fsutil.js";
-import { type MaildirContext, MaildirFolder } from "./maildir-folder.js";
+import { MAILDIR_IDENTITY, type MaildirContext, MaildirFolder } from "./maildir-folder.js";
+import { printInWorker } from "./print-pool.js";
 
 export interface MaildirStoreOptions {
   /** The Maildir root; INBOX lives directly in it. */
@@ -196,8 +204,43 @@ class MaildirStore implements Store {
     return MaildirFolder.open(this.#ctx, name, dir, opts?.lookOnly === true);
   }
 
+  /**
+   * Every named folder printed on a worker thread (print-pool.ts) while the caller goes on; where
+   * no worker can be had, or for a folder it cannot tell, undefined: the caller prints it itself.
+   */
+  printFolders(names: readonly string[]): Map<string, Promise<FolderPrint | undefined>> {
+    const out = new Map<string, Promise<FolderPrint | undefined>>();
+    const dirs: string[] = [];
+    const asked: string[] = [];
+    for (const name of names) {
+      try {
+        dirs.push(folderDir(this.#root, this.#layout, name));
+        asked.push(name);
+      } catch {
+        // A name this layout refuses: the caller's own open says so.
+      }
+    }
+    const job = this.#closed ? undefined : printInWorker(dirs);
+    if (job) {
+      this.#workers.add(job);
+      void Promise.all(job.prints).then(() => this.#workers.delete(job));
+      asked.forEach((name, i) => {
+        out.set(
+          name,
+          job.prints[i]!.then((p) => (p ? { identity: MAILDIR_IDENTITY, ...p } : undefined)),
+        );
+      });
+    }
+    for (const name of names) if (!out.has(name)) out.set(name, Promise.resolve(undefined));
+    return out;
+  }
+
+  /** Print workers still running: stopped when the store closes. */
+  readonly #workers = new Set<{ stop(): void }>();
+
   async close(): Promise<void> {
     this.#closed = true;
+    for (const w of this.#workers) w.stop();
   }
 }
 

@@ -1,0 +1,80 @@
+// Maildir folders printed on a worker thread and on the main thread at once: reading 100,000
+// directory entries and hashing their names is most of a no-change run's work on the Maildir side,
+// and a worker puts the machine's second core to it while the main thread reads the IMAP side's
+// answers. The worker takes folders from the first on, the main thread from the last one down,
+// each claiming a folder in a shared array before printing it, so that none is printed twice.
+// Both run the very loop MaildirFolder.printFlags() runs (dir-print.ts).
+import { Worker } from "node:worker_threads";
+import { printDir } from "./dir-print.js";
+import { printWorkerCode } from "./print-worker-code.js";
+
+type Print = { count: number; fingerprint: string };
+
+/** How long a worker may take to start before the main thread prints every folder itself. */
+const READY_MS = 2_000;
+
+/**
+ * Prints `dirs`, a promise per directory, undefined wherever a print cannot tell (the caller then
+ * prints that folder the ordinary way). Undefined when no worker can be had (no worker code, as
+ * when running from source; a runtime without eval workers): the caller prints as before. The
+ * worker ends after its last folder, on any failure, and on `stop`.
+ */
+export function printInWorker(
+  dirs: readonly string[],
+): { prints: Promise<Print | undefined>[]; stop(): void; workerShare(): number } | undefined {
+  const code = printWorkerCode();
+  const n = dirs.length;
+  if (code === undefined || n === 0) return undefined;
+  let worker: Worker;
+  // Per folder: 0 free, 1 the worker's, 2 the main thread's, 3 given up (stop()).
+  const claims = new Int32Array(new SharedArrayBuffer(4 * n));
+  try {
+    worker = new Worker(code, { eval: true });
+  } catch {
+    return undefined;
+  }
+  const settle: Array<(p: Print | undefined) => void> = [];
+  const prints = dirs.map((_, i) => new Promise<Print | undefined>((resolve) => (settle[i] = resolve)));
+  let ended = false;
+  const end = () => {
+    if (ended) return;
+    ended = true;
+    clearTimeout(timer);
+    void worker.terminate().catch(() => {});
+    // What the worker claimed and did not answer gets undefined (a promise settles once). It
+    // claims in order and stops at the main thread's first claim, so nothing is left free that
+    // the main thread will not take on its way down.
+    for (let i = 0; i < n; i++) if (Atomics.load(claims, i) === 1) settle[i]!(undefined);
+  };
+  // A worker that never says it is ready (a runtime that runs it otherwise) is given up on.
+  const timer = setTimeout(end, READY_MS);
+  worker.on("message", (m: { ready?: true; done?: true; i?: number; print?: Print }) => {
+    if (m.ready) return clearTimeout(timer);
+    if (m.done) return end();
+    const i = m.i;
+    if (typeof i !== "number" || Atomics.load(claims, i) !== 1) return end();
+    const p = m.print;
+    settle[i]!(p && typeof p.count === "number" && typeof p.fingerprint === "string" ? p : undefined);
+  });
+  worker.on("error", end);
+  worker.on("exit", end);
+  worker.postMessage({ dirs, claims });
+  // The main thread's share, from the last folder down, one per turn of the event loop so that
+  // the IMAP side's answers are read in between.
+  void (async () => {
+    for (let i = n - 1; i >= 0; i--) {
+      await new Promise((r) => setImmediate(r));
+      if (Atomics.compareExchange(claims, i, 0, 2) !== 0) break;
+      settle[i]!(await printDir(dirs[i]!));
+    }
+  })();
+  return {
+    prints,
+    /** How many folders the worker has claimed so far (for tests). */
+    workerShare: () => claims.filter((c) => c === 1).length,
+    stop: () => {
+      for (let i = 0; i < n; i++) if (Atomics.compareExchange(claims, i, 0, 3) === 0) settle[i]!(undefined);
+      end();
+    },
+  };
+}

@@ -1,0 +1,171 @@
+// Store.printFolders() of the Maildir driver: folders printed on a worker thread and on the main
+// thread at once (print-pool.ts), each exactly as MaildirFolder.printFlags() prints it. From
+// source there is no embedded worker code, so the test bundles print-worker.ts itself, the way
+// scripts/build.mjs does.
+import { mkdirSync, writeFileSync } from "node:fs";
+import { mkdtemp, rm } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import * as esbuild from "esbuild";
+import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
+import type { FolderPrint, Store } from "../../src/drivers/driver.js";
+import { openMaildirStore } from "../../src/drivers/maildir/maildir-store.js";
+import { printInWorker } from "../../src/drivers/maildir/print-pool.js";
+import { setPrintWorkerCode } from "../../src/drivers/maildir/print-worker-code.js";
+
+let workerCode = "";
+let root = "";
+
+beforeAll(async () => {
+  const built = await esbuild.build({
+    absWorkingDir: join(import.meta.dirname, "../.."),
+    entryPoints: ["src/drivers/maildir/print-worker.ts"],
+    bundle: true,
+    platform: "node",
+    target: "node20",
+    format: "cjs",
+    write: false,
+    logLevel: "silent",
+  });
+  workerCode = built.outputFiles[0]!.text;
+  root = await mkdtemp(join(tmpdir(), "tandem-print-worker-"));
+  fill(root);
+});
+afterAll(async () => {
+  setPrintWorkerCode(undefined);
+  await rm(root, { recursive: true, force: true });
+});
+afterEach(() => setPrintWorkerCode(undefined));
+
+/** Names of the folders fill() makes (INBOX is the root). */
+const NAMES = ["INBOX", ...Array.from({ length: 24 }, (_, i) => `F${i}`), "Keywords", "Odd", "Twice"];
+
+function file(dir: string, sub: "cur" | "new", name: string): void {
+  writeFileSync(join(dir, sub, name), "Subject: x\r\n\r\nbody\r\n");
+}
+
+/** A Maildir++ tree: many plain folders, one with keywords, one with a directory among the messages, one key twice. */
+function fill(base: string): void {
+  const make = (name: string) => {
+    const dir = name === "INBOX" ? base : join(base, `.${name}`);
+    for (const sub of ["cur", "new", "tmp"]) mkdirSync(join(dir, sub), { recursive: true });
+    return dir;
+  };
+  for (const [n, name] of NAMES.entries()) {
+    const dir = make(name);
+    for (let m = 0; m < 3 + (n % 5) * 7; m++) {
+      const letters = ["", "S", "FS", "RS", "DT"][m % 5];
+      file(dir, "cur", `17000${n}.M${m}P1.host,S=20:2,${letters}`);
+    }
+    file(dir, "new", `17001${n}.M1P1.host`);
+    writeFileSync(join(dir, "cur", ".hidden"), "");
+  }
+  const kw = join(base, ".Keywords");
+  writeFileSync(join(kw, "dovecot-keywords"), "0 $Forwarded\n1 Work\n");
+  file(kw, "cur", "1800.M1P1.host:2,Sab");
+  file(kw, "cur", "1800.M2P1.host:2,b");
+  mkdirSync(join(base, ".Odd", "cur", "1900.M1P1.host:2,S"));
+  file(join(base, ".Twice"), "new", "1700025.M0P1.host");
+}
+
+async function store(): Promise<Store> {
+  return await openMaildirStore({ path: root, layout: "maildir++", onWarning: () => {} });
+}
+
+/** What printFlags() gives, folder by folder: the batch must give the same. */
+async function onebyone(s: Store, names: string[]): Promise<Map<string, FolderPrint | undefined>> {
+  const out = new Map<string, FolderPrint | undefined>();
+  for (const name of names) {
+    const f = await s.openFolder(name, { lookOnly: true });
+    const p = await f.printFlags!();
+    out.set(name, p && { identity: f.identity, ...p });
+    await f.close();
+  }
+  return out;
+}
+
+async function batch(s: Store, names: string[]): Promise<Map<string, FolderPrint | undefined>> {
+  const prints = s.printFolders!(names);
+  const out = new Map<string, FolderPrint | undefined>();
+  for (const name of names) out.set(name, await prints.get(name));
+  return out;
+}
+
+describe("Maildir Store.printFolders()", () => {
+  it("prints every folder as printFlags() does, however the worker and the main thread share them", async () => {
+    setPrintWorkerCode(workerCode);
+    const s = await store();
+    try {
+      const expected = await onebyone(s, NAMES);
+      // The folders are there and print (Odd: a directory among the messages; Twice: a key in
+      // cur/ and new/, printed twice so that it matches no proof).
+      expect(expected.get("Odd")).toBeUndefined();
+      expect(expected.get("Keywords")).toBeDefined();
+      expect(expected.get("Twice")).toBeDefined();
+      for (let round = 0; round < 3; round++) expect(await batch(s, NAMES)).toEqual(expected);
+      // A folder that is not there: the batch cannot tell; the caller's own open says why.
+      expect(await batch(s, ["Missing", "F1"])).toEqual(
+        new Map([
+          ["Missing", undefined],
+          ["F1", expected.get("F1")],
+        ]),
+      );
+    } finally {
+      await s.close();
+    }
+  });
+
+  it("the worker's own prints are exact: every folder it claims while the main thread is held up", async () => {
+    const s = await store();
+    try {
+      const expected = await onebyone(s, NAMES);
+      setPrintWorkerCode(workerCode);
+      const dirs = NAMES.map((n) => (n === "INBOX" ? root : join(root, `.${n}`)));
+      const job = printInWorker(dirs)!;
+      // The main thread takes its share between turns of the event loop: held here, it leaves
+      // the worker to claim folders (the claims are shared memory, visible while we wait).
+      const until = Date.now() + 10_000;
+      while (job.workerShare() < NAMES.length && Date.now() < until)
+        Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 5);
+      expect(job.workerShare()).toBeGreaterThan(0);
+      const got = await Promise.all(job.prints);
+      expect(new Map(NAMES.map((n, i) => [n, got[i] && { identity: "maildir", ...got[i] }]))).toEqual(
+        expected,
+      );
+    } finally {
+      await s.close();
+    }
+  });
+
+  it("a worker that never starts, or fails: the main thread prints every folder, the same", async () => {
+    for (const code of ["setInterval(() => {}, 1000);", "throw new Error('no');", "process.exit(3);"]) {
+      setPrintWorkerCode(undefined);
+      const s = await store();
+      try {
+        const expected = await onebyone(s, NAMES);
+        setPrintWorkerCode(code);
+        expect(await batch(s, NAMES), code).toEqual(expected);
+      } finally {
+        await s.close();
+      }
+    }
+  });
+
+  it("without worker code (from source): undefined for every folder, the caller prints as before", async () => {
+    const s = await store();
+    try {
+      expect([...(await batch(s, NAMES)).values()].every((p) => p === undefined)).toBe(true);
+    } finally {
+      await s.close();
+    }
+  });
+
+  it("a store closed while the batch runs: every print settles", async () => {
+    setPrintWorkerCode(workerCode);
+    const s = await store();
+    const prints = s.printFolders!(NAMES);
+    await s.close();
+    const got = await Promise.all([...prints.values()]);
+    expect(got).toHaveLength(NAMES.length);
+  });
+});
