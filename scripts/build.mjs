@@ -12,6 +12,7 @@ import { createRequire } from "node:module";
 import { dirname, join, relative } from "node:path";
 import { fileURLToPath } from "node:url";
 import * as esbuild from "esbuild";
+import { printWorkerBundle } from "./build/print-worker.mjs";
 
 const root = join(dirname(fileURLToPath(import.meta.url)), "..");
 const dist = join(root, "dist");
@@ -61,22 +62,6 @@ function embedSqlWasm(state) {
 
 // ---- the Maildir print worker: bundled on its own, embedded as a string by replacing
 // src/drivers/maildir/print-worker-code.ts (a worker runs it with `eval`: no file beside the outputs) ----
-
-async function printWorkerBundle() {
-  const built = await esbuild.build({
-    absWorkingDir: root,
-    entryPoints: ["src/drivers/maildir/print-worker.ts"],
-    bundle: true,
-    platform: "node",
-    target: "node20",
-    format: "cjs",
-    write: false,
-    legalComments: "none",
-    logLevel: "warning",
-    packages: "bundle",
-  });
-  return built.outputFiles[0].text;
-}
 
 function embedPrintWorker(code, state) {
   return {

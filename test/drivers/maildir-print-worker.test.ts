@@ -6,8 +6,8 @@ import { mkdirSync, writeFileSync } from "node:fs";
 import { mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import * as esbuild from "esbuild";
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
+import { printWorkerBundle } from "../../scripts/build/print-worker.mjs";
 import type { FolderPrint, Store } from "../../src/drivers/driver.js";
 import { openMaildirStore } from "../../src/drivers/maildir/maildir-store.js";
 import { printInWorker } from "../../src/drivers/maildir/print-pool.js";
@@ -17,17 +17,7 @@ let workerCode = "";
 let root = "";
 
 beforeAll(async () => {
-  const built = await esbuild.build({
-    absWorkingDir: join(import.meta.dirname, "../.."),
-    entryPoints: ["src/drivers/maildir/print-worker.ts"],
-    bundle: true,
-    platform: "node",
-    target: "node20",
-    format: "cjs",
-    write: false,
-    logLevel: "silent",
-  });
-  workerCode = built.outputFiles[0]!.text;
+  workerCode = await printWorkerBundle();
   root = await mkdtemp(join(tmpdir(), "tandem-print-worker-"));
   fill(root);
 });

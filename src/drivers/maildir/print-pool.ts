@@ -33,8 +33,17 @@ export function printInWorker(
   } catch {
     return undefined;
   }
-  const settle: Array<(p: Print | undefined) => void> = [];
-  const prints = dirs.map((_, i) => new Promise<Print | undefined>((resolve) => (settle[i] = resolve)));
+  const resolvers: Array<(p: Print | undefined) => void> = [];
+  const prints = dirs.map((_, i) => new Promise<Print | undefined>((resolve) => (resolvers[i] = resolve)));
+  const settled = new Uint8Array(n);
+  let left = n;
+  /** Each folder's print, once; with the last one the worker ends (it may not even be up yet). */
+  const settle = (i: number, p: Print | undefined) => {
+    if (settled[i]) return;
+    settled[i] = 1;
+    resolvers[i]!(p);
+    if (--left === 0) end();
+  };
   let ended = false;
   const end = () => {
     if (ended) return;
@@ -44,7 +53,7 @@ export function printInWorker(
     // What the worker claimed and did not answer gets undefined (a promise settles once). It
     // claims in order and stops at the main thread's first claim, so nothing is left free that
     // the main thread will not take on its way down.
-    for (let i = 0; i < n; i++) if (Atomics.load(claims, i) === 1) settle[i]!(undefined);
+    for (let i = 0; i < n; i++) if (Atomics.load(claims, i) === 1) settle(i, undefined);
   };
   // A worker that never says it is ready (a runtime that runs it otherwise) is given up on.
   const timer = setTimeout(end, READY_MS);
@@ -54,7 +63,7 @@ export function printInWorker(
     const i = m.i;
     if (typeof i !== "number" || Atomics.load(claims, i) !== 1) return end();
     const p = m.print;
-    settle[i]!(p && typeof p.count === "number" && typeof p.fingerprint === "string" ? p : undefined);
+    settle(i, p && typeof p.count === "number" && typeof p.fingerprint === "string" ? p : undefined);
   });
   worker.on("error", end);
   worker.on("exit", end);
@@ -65,7 +74,7 @@ export function printInWorker(
     for (let i = n - 1; i >= 0; i--) {
       await new Promise((r) => setImmediate(r));
       if (Atomics.compareExchange(claims, i, 0, 2) !== 0) break;
-      settle[i]!(await printDir(dirs[i]!));
+      settle(i, await printDir(dirs[i]!));
     }
   })();
   return {
@@ -73,7 +82,7 @@ export function printInWorker(
     /** How many folders the worker has claimed so far (for tests). */
     workerShare: () => claims.filter((c) => c === 1).length,
     stop: () => {
-      for (let i = 0; i < n; i++) if (Atomics.compareExchange(claims, i, 0, 3) === 0) settle[i]!(undefined);
+      for (let i = 0; i < n; i++) if (Atomics.compareExchange(claims, i, 0, 3) === 0) settle(i, undefined);
       end();
     },
   };
