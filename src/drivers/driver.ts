@@ -41,9 +41,14 @@ export interface Store {
    * one batch the store may pipeline (IMAP: every EXAMINE and search sent without waiting for the
    * one before). A promise per name, started at once: it gives undefined where this way cannot
    * tell (the caller then opens the folder and prints it), and fails only with the store (a lost
-   * connection). Prints are Folder.printFlags() prints; the batch writes nothing.
+   * connection). Prints are Folder.printFlags() prints; the batch writes nothing. `messages`: about
+   * how many messages the folders hold together (a hint: a store may leave a small batch to the
+   * caller, when printing it apart costs more than it saves).
    */
-  printFolders?(names: readonly string[]): Map<string, Promise<FolderPrint | undefined>>;
+  printFolders?(
+    names: readonly string[],
+    hint?: { messages?: number },
+  ): Map<string, Promise<FolderPrint | undefined>>;
   close(): Promise<void>;
 }
 

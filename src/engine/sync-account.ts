@@ -76,7 +76,8 @@ export async function runAccount(account: AccountConfig, opts: RunOptions): Prom
           const store = await opts.openStore(side);
           stores[side] = store;
           const names = [...new Set(Object.values(proof.folders).map((f) => f.names[side]))];
-          batch[side] = store.printFolders?.(names);
+          const messages = Object.values(proof.folders).reduce((n, f) => n + f[side].count, 0);
+          batch[side] = store.printFolders?.(names, { messages });
           return store;
         }),
       );

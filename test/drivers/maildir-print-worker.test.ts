@@ -141,6 +141,19 @@ describe("Maildir Store.printFolders()", () => {
     }
   });
 
+  it("a small batch (the hint says few messages): no worker, undefined for every folder", async () => {
+    setPrintWorkerCode(workerCode);
+    const s = await store();
+    try {
+      const prints = s.printFolders!(NAMES, { messages: 1000 });
+      const got = await Promise.all(NAMES.map((n) => prints.get(n)));
+      expect(got.every((p) => p === undefined)).toBe(true);
+      expect(await batch(s, NAMES)).toEqual(await onebyone(s, NAMES));
+    } finally {
+      await s.close();
+    }
+  });
+
   it("without worker code (from source): undefined for every folder, the caller prints as before", async () => {
     const s = await store();
     try {
