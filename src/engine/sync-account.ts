@@ -105,14 +105,19 @@ export async function runAccount(account: AccountConfig, opts: RunOptions): Prom
     states.left = await openState(dir, "left", readOnly, opts, report);
     states.right = await openState(dir, "right", readOnly, opts, report);
     if (!stores.left || !stores.right) {
-      const [l, r] = await Promise.all([opts.openStore("left"), opts.openStore("right")]);
-      stores.left = l;
-      stores.right = r;
+      // Each store is kept as it opens: when the other fails, the one that opened is closed too.
+      const opened = await Promise.allSettled(
+        (["left", "right"] as const).map(async (side) => {
+          stores[side] = await opts.openStore(side);
+        }),
+      );
+      for (const o of opened) if (o.status === "rejected") throw o.reason;
     }
+    const { left, right } = stores as Record<Side, Store>;
     const proofs = await syncFolders(
       account,
       opts,
-      { left: stores.left, right: stores.right },
+      { left, right },
       { left: states.left, right: states.right },
       report,
       unchanged,

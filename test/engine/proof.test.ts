@@ -1,7 +1,8 @@
-import { readFileSync, utimesSync, writeFileSync } from "node:fs";
+import { readFileSync, rmSync, utimesSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
 import { EXIT } from "../../src/cli/exit.js";
+import { DriverError } from "../../src/drivers/driver.js";
 import { SideState } from "../../src/state/side-state.js";
 import { change, cleanPair, DAY, drift, NOW, seed, show, sync, type World, work } from "./harness.js";
 
@@ -176,6 +177,27 @@ describe("proof of an unchanged account", () => {
       expect(again.folders[0]!.conflicts.length).toBeGreaterThan(0);
     } finally {
       w.cleanup();
+    }
+  });
+
+  it("a store that cannot be opened: the other one, opened, is closed again (with and without a proof)", async () => {
+    for (const withProof of [true, false]) {
+      const w = await cleanPair();
+      if (!withProof) rmSync(join(stateDir(w), "proof.json"));
+      let closed = 0;
+      const r = await sync(w, {
+        wrap: (store, side) => {
+          if (side === "right") throw new DriverError("cannot log in", { scope: "store", code: "EAUTH" });
+          const close = store.close.bind(store);
+          store.close = async () => {
+            closed++;
+            await close();
+          };
+          return store;
+        },
+      });
+      expect(r.failure, String(withProof)).toContain("cannot log in");
+      expect(closed, String(withProof)).toBe(1);
     }
   });
 
