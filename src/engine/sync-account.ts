@@ -71,27 +71,12 @@ export async function runAccount(account: AccountConfig, opts: RunOptions): Prom
       // Each store starts printing the proof's folders the moment it is open, while the other one
       // may still be logging in (a Maildir on a worker thread, IMAP pipelined: printFolders).
       const batch: Batch = {};
-      const opened = await Promise.allSettled(
-        (["left", "right"] as const).map(async (side) => {
-          const store = await opts.openStore(side);
-          stores[side] = store;
-          const names = [...new Set(Object.values(proof.folders).map((f) => f.names[side]))];
-          const messages = Object.values(proof.folders).reduce((n, f) => n + f[side].count, 0);
-          batch[side] = store.printFolders?.(names, { messages });
-          return store;
-        }),
-      );
-      for (const o of opened) if (o.status === "rejected") throw o.reason;
-      const [l, r] = [stores.left!, stores.right!];
-      const proven = await proveUnchanged(
-        account,
-        opts,
-        { left: l, right: r },
-        proof,
-        report,
-        printed,
-        batch,
-      );
+      const open = await openStores(opts, stores, (side, store) => {
+        const names = [...new Set(Object.values(proof.folders).map((f) => f.names[side]))];
+        const messages = Object.values(proof.folders).reduce((n, f) => n + f[side].count, 0);
+        batch[side] = store.printFolders?.(names, { messages });
+      });
+      const proven = await proveUnchanged(account, opts, open, proof, report, printed, batch);
       if (proven === "all") {
         report.proven = true;
         writeStatus(dir, { lastRun: new Date(opts.now).toISOString(), report });
@@ -104,16 +89,10 @@ export async function runAccount(account: AccountConfig, opts: RunOptions): Prom
     if (!readOnly) removeProof(dir);
     states.left = await openState(dir, "left", readOnly, opts, report);
     states.right = await openState(dir, "right", readOnly, opts, report);
-    if (!stores.left || !stores.right) {
-      // Each store is kept as it opens: when the other fails, the one that opened is closed too.
-      const opened = await Promise.allSettled(
-        (["left", "right"] as const).map(async (side) => {
-          stores[side] = await opts.openStore(side);
-        }),
-      );
-      for (const o of opened) if (o.status === "rejected") throw o.reason;
-    }
-    const { left, right } = stores as Record<Side, Store>;
+    const { left, right } =
+      stores.left && stores.right
+        ? { left: stores.left, right: stores.right }
+        : await openStores(opts, stores);
     const proofs = await syncFolders(
       account,
       opts,
@@ -271,6 +250,27 @@ async function proveUnchanged(
     if (err instanceof DriverError) return new Map();
     throw err;
   }
+}
+
+/**
+ * Opens both stores at once. Each is kept in `stores` the moment it opens, so that the caller's
+ * cleanup closes it when the other fails; `opened` runs on each as it opens.
+ */
+async function openStores(
+  opts: RunOptions,
+  stores: Partial<Record<Side, Store>>,
+  opened?: (side: Side, store: Store) => void,
+): Promise<Record<Side, Store>> {
+  const open = async (side: Side): Promise<Store> => {
+    const store = await opts.openStore(side);
+    stores[side] = store;
+    opened?.(side, store);
+    return store;
+  };
+  const [l, r] = await Promise.allSettled([open("left"), open("right")]);
+  if (l.status === "rejected") throw l.reason;
+  if (r.status === "rejected") throw r.reason;
+  return { left: l.value, right: r.value };
 }
 
 /** Each store's prints of folders by their name on that side (Store.printFolders). */

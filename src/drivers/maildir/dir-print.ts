@@ -59,13 +59,14 @@ type Print = { count: number; fingerprint: string };
  */
 export function printDirSync(dir: string): Print | undefined {
   try {
-    const print = new ListingPrint();
-    const flagsOf = letterCache(keywordsOf(() => readFileSync(join(dir, KEYWORDS_FILE), "utf8")));
-    for (const sub of ["cur", "new"]) {
-      const entries = readdirSync(join(dir, sub), { withFileTypes: true });
-      if (!printEntries(print, entries, flagsOf)) return undefined;
+    let keywords: string;
+    try {
+      keywords = readFileSync(join(dir, KEYWORDS_FILE), "utf8");
+    } catch (err) {
+      keywords = noFile(err);
     }
-    return { count: print.count, fingerprint: print.digest() };
+    const subs = ["cur", "new"].map((sub) => readdirSync(join(dir, sub), { withFileTypes: true }));
+    return printRead(keywords, subs);
   } catch {
     return undefined;
   }
@@ -74,28 +75,25 @@ export function printDirSync(dir: string): Print | undefined {
 /** printDirSync(), reading without blocking (the main thread's share of a batch: print-pool.ts). */
 export async function printDir(dir: string): Promise<Print | undefined> {
   try {
-    const text = await readFile(join(dir, KEYWORDS_FILE), "utf8").catch((err: NodeJS.ErrnoException) => {
-      if (err.code === "ENOENT") return "";
-      throw err;
-    });
-    const print = new ListingPrint();
-    const flagsOf = letterCache(KeywordTable.parse(text));
-    for (const sub of ["cur", "new"]) {
-      const entries = await readdir(join(dir, sub), { withFileTypes: true });
-      if (!printEntries(print, entries, flagsOf)) return undefined;
-    }
-    return { count: print.count, fingerprint: print.digest() };
+    const keywords = await readFile(join(dir, KEYWORDS_FILE), "utf8").catch(noFile);
+    const subs = [];
+    for (const sub of ["cur", "new"]) subs.push(await readdir(join(dir, sub), { withFileTypes: true }));
+    return printRead(keywords, subs);
   } catch {
     return undefined;
   }
 }
 
-/** The keywords file's table, as KeywordFile.load() reads it: an empty one when there is no file. */
-function keywordsOf(read: () => string): KeywordTable {
-  try {
-    return KeywordTable.parse(read());
-  } catch (err) {
-    if ((err as NodeJS.ErrnoException).code !== "ENOENT") throw err;
-    return new KeywordTable();
-  }
+/** No keywords file reads as an empty one, as KeywordFile.load() has it. */
+function noFile(err: unknown): string {
+  if ((err as NodeJS.ErrnoException).code !== "ENOENT") throw err;
+  return "";
+}
+
+/** The print of cur/ and new/ as read, with the keywords file's text. */
+function printRead(keywords: string, subs: readonly Dirent[][]): Print | undefined {
+  const print = new ListingPrint();
+  const flagsOf = letterCache(KeywordTable.parse(keywords));
+  for (const entries of subs) if (!printEntries(print, entries, flagsOf)) return undefined;
+  return { count: print.count, fingerprint: print.digest() };
 }

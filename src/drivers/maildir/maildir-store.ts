@@ -72,6 +72,8 @@ class MaildirStore implements Store {
   readonly #layout: Layout;
   readonly #ctx: MaildirContext;
   #closed = false;
+  /** Print workers still running: stopped when the store closes. */
+  readonly #workers = new Set<{ stop(): void }>();
 
   constructor(root: string, layout: Layout, warn: (msg: string) => void) {
     this.#root = root;
@@ -243,9 +245,6 @@ class MaildirStore implements Store {
     for (const name of names) if (!out.has(name)) out.set(name, Promise.resolve(undefined));
     return out;
   }
-
-  /** Print workers still running: stopped when the store closes. */
-  readonly #workers = new Set<{ stop(): void }>();
 
   async close(): Promise<void> {
     this.#closed = true;
