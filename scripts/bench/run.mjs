@@ -123,7 +123,7 @@ const median = (xs) => {
 const tailOf = (s, n = 1500) => (s.length > n ? `…${s.slice(-n)}` : s);
 
 /** The phases, in order. `tools` limits a phase to some tools; `prepare` runs untimed before each run. */
-function phases(o) {
+function phases(o, trash) {
   const flags = Math.max(1, Math.min(100, Math.floor(o.messages / 5)));
   const adds = Math.max(1, Math.min(50, Math.floor(o.messages / 10)));
   const removes = Math.max(1, Math.min(20, Math.floor(o.messages / 20)));
@@ -133,8 +133,8 @@ function phases(o) {
       key: "first-sync",
       name: "first sync into an empty Maildir",
       prepare: async (t) => {
-        await fresh(t.local);
-        await fresh(t.state);
+        await fresh(t.local, trash);
+        await fresh(t.state, trash);
       },
     },
     { id: 2, key: "no-change", name: "nothing changed", prepare: async () => {} },
@@ -166,8 +166,8 @@ function phases(o) {
       tools: ["tandem"],
       maxage: MAXAGE_DAYS,
       prepare: async (t) => {
-        await fresh(t.local);
-        await fresh(t.state);
+        await fresh(t.local, trash);
+        await fresh(t.state, trash);
       },
     },
   ];
@@ -356,7 +356,8 @@ async function main() {
     }
     if (version) result.versions.mbsync = version.text;
 
-    for (const phase of phases(o)) {
+    const trash = path.join(benchDir, "trash");
+    for (const phase of phases(o, trash)) {
       const names = tools.filter((t) => !phase.tools || phase.tools.includes(t.name));
       const entry = {
         id: phase.id,
@@ -439,6 +440,8 @@ async function main() {
       result.phases.push(entry);
     }
     failed = !result.ok;
+    // Only now, with nothing left to time (see fresh()).
+    await rm(trash, { recursive: true, force: true });
 
     process.stdout.write(
       `\ntandem benchmark: ${o.messages} messages (${(corpus.bytes / 1048576).toFixed(0)} MB) in ${o.folders} folders, ` +
