@@ -14,7 +14,7 @@ import {
   type Dirent,
   fsync,
   futimesSync,
-  openSync,
+  open as openCb,
   renameSync,
   type Stats,
   statSync,
@@ -137,6 +137,7 @@ export const MAILDIR_IDENTITY = "maildir";
 type Found<T> = { ok: true; value: T } | { ok: false };
 
 const fsyncAsync = promisify(fsync);
+const openAsync = promisify(openCb);
 
 export class MaildirFolder implements Folder {
   readonly name: string;
@@ -444,11 +445,15 @@ export class MaildirFolder implements Folder {
     const base = newBaseName();
     const tmpPath = join(this.#dir, "tmp", base);
     const writeCtx = { action: "write message file", path: tmpPath, scope: "folder" as const, writing: true };
-    // Writes go to the page cache synchronously (microseconds each); only the fsync, the one
-    // slow step, goes to the thread pool, so many appends in flight share the disk's commits.
+    // The open and the fsync go to the thread pool: the fsync so that many appends in flight share
+    // the disk's commits; the open because creating the inode is the file system's costliest step
+    // on the main thread (1.7 s of a 5 s first sync of 10,000 messages here, `--cpu-prof`), and
+    // done there it overlaps the main thread's work (first syncs 6% faster, 10 alternating runs).
+    // Writes to the page cache stay synchronous (microseconds each); so do futimes and rename (an
+    // asynchronous rename measured no faster).
     let fd: number;
     try {
-      fd = openSync(tmpPath, "wx", FILE_MODE);
+      fd = await openAsync(tmpPath, "wx", FILE_MODE);
     } catch (err) {
       throw fsError(err, writeCtx);
     }
