@@ -10,12 +10,17 @@ export class Digest {
 
   update(chunk: Uint8Array): void {
     this.size += chunk.length;
-    let start = 0;
-    for (let i = chunk.indexOf(13); i !== -1; i = chunk.indexOf(13, start)) {
-      if (i > start) this.hash.update(chunk.subarray(start, i));
-      start = i + 1;
+    const buf = Buffer.isBuffer(chunk)
+      ? chunk
+      : Buffer.from(chunk.buffer, chunk.byteOffset, chunk.byteLength);
+    if (buf.indexOf(13) === -1) {
+      this.hash.update(buf);
+      return;
     }
-    if (start < chunk.length) this.hash.update(start === 0 ? chunk : chunk.subarray(start));
+    // One hash call per chunk, not one per line (a message has hundreds): the chunk as a latin1
+    // string (one char per byte) without its CRs hashes to the same bytes. ~20 against ~30 µs for
+    // a 14 KB message.
+    this.hash.update(buf.toString("latin1").replaceAll("\r", ""), "latin1");
   }
 
   hex(): string {
