@@ -166,9 +166,19 @@ export class SideState {
         if (!summed) quickCheck(db, file);
         migrated = checkIdentity(db, file, side, readOnly);
       } else {
-        db = new SQL.Database();
+        const fresh = new SQL.Database();
+        try {
+          createSchema(fresh, side);
+          // Moved into a buffer with slack like a file read at open, so that a first sync's state
+          // grows in place and is saved without a copy.
+          const bytes = fresh.export();
+          image = Buffer.alloc(bytes.length + slackFor(bytes.length));
+          image.set(bytes);
+        } finally {
+          fresh.close();
+        }
+        db = new SQL.Database(image);
         tune(db);
-        createSchema(db, side);
       }
     } catch (err) {
       db?.close();
@@ -826,22 +836,31 @@ function sealed(bytes: Uint8Array): Uint8Array[] {
   return [head, seal, tail];
 }
 
-/** Room left after a state file's bytes for the pages a run adds: 1/16 of it, at least 64 KiB. */
-const SLACK_MIN = 64 * 1024;
+/**
+ * Room left after a state file's bytes for the pages a run adds: a quarter of it, at least 48 MiB
+ * (a first sync of 100,000 messages makes a ~20 MB state). Buffer.alloc() takes it from the
+ * system's zeroed pages (calloc, mmap at this size), so only what SQLite writes into it is ever
+ * touched: memory in use grows with the state, not with the slack.
+ */
+function slackFor(size: number): number {
+  return Math.max(stateSlack.min, Math.ceil(size * stateSlack.ratio));
+}
+
+/** See slackFor(); tests lower `min` to make a state outgrow its buffer. */
+export const stateSlack = { min: 48 << 20, ratio: 1 / 4 };
 
 /** Reads a state file into a buffer with zeroed slack after it (see SideState.image). */
 function readWithSlack(file: string): { image: Buffer; size: number } {
   const fd = openSync(file, "r");
   try {
     const size = fstatSync(fd).size;
-    const image = Buffer.allocUnsafe(size + Math.max(SLACK_MIN, Math.ceil(size / 16)));
+    const image = Buffer.alloc(size + slackFor(size));
     let done = 0;
     while (done < size) {
       const n = readSync(fd, image, done, size - done, done);
       if (n === 0) break;
       done += n;
     }
-    image.fill(0, done);
     return { image, size: done };
   } finally {
     closeSync(fd);

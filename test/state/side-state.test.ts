@@ -9,6 +9,7 @@ import {
   StateError,
   type StateRow,
   snapshotPolicy,
+  stateSlack,
 } from "../../src/state/side-state.js";
 import { loadSqlJs } from "../../src/state/sqlite.js";
 
@@ -165,6 +166,16 @@ describe("snapshots written from the live image", () => {
   });
 
   it("a state that outgrows its slack is saved through export() from then on, just as whole", async () => {
+    const { min } = stateSlack;
+    stateSlack.min = 64 * 1024;
+    try {
+      await outgrow();
+    } finally {
+      stateSlack.min = min;
+    }
+  });
+
+  async function outgrow(): Promise<void> {
     await seeded(50);
     const before = { ...SideState.snapshots };
     await withState((s) => {
@@ -178,6 +189,18 @@ describe("snapshots written from the live image", () => {
     expect(SideState.snapshots.exported - before.exported).toBe(2);
     expect(await saved()).toHaveLength(3051);
     await withState((s) => expect(s.keys("INBOX")).toHaveLength(3051));
+  }
+
+  it("a new state grows in place from its first save: a first sync is saved without export()", async () => {
+    const before = { ...SideState.snapshots };
+    await withState((s) => {
+      for (let i = 0; i < 3000; i++) s.putMessage(row(`n${i}`));
+      s.save(true);
+    });
+    // The save at creation and the one after the rows, both from the live image.
+    expect(SideState.snapshots.live - before.live).toBe(2);
+    expect(SideState.snapshots.exported - before.exported).toBe(0);
+    expect(await saved()).toHaveLength(3000);
   });
 });
 
