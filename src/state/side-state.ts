@@ -536,7 +536,9 @@ export class SideState {
    * `.bak` is always a whole earlier snapshot (the one this replaces), never a half-written one.
    */
   private writeSnapshot(): void {
-    const bytes = this.liveImage() ?? this.guard(() => this.db.export());
+    const live = this.liveImage();
+    SideState.snapshots[live ? "live" : "exported"]++;
+    const bytes = live ?? this.guard(() => this.db.export());
     const tmp = `${this.file}.tmp`;
     const fd = openSync(tmp, "w", 0o600);
     try {
@@ -576,10 +578,7 @@ export class SideState {
    */
   private liveImage(): Uint8Array | undefined {
     const image = this.image;
-    if (!image) {
-      SideState.snapshots.exported++;
-      return undefined;
-    }
+    if (!image) return undefined;
     const tag = randomBytes(12).toString("hex");
     const size = this.guard(() => {
       this.db.run("INSERT OR REPLACE INTO meta (k, v) VALUES ('saved', ?)", [tag]);
@@ -589,10 +588,8 @@ export class SideState {
     const view = size > 0 && size <= image.length ? image.subarray(0, size) : undefined;
     if (!view || view.indexOf(tag, 0, "latin1") < 0) {
       this.image = undefined; // moved: from now on, export() (the tag row stays, harmless)
-      SideState.snapshots.exported++;
       return undefined;
     }
-    SideState.snapshots.live++;
     return view;
   }
 
