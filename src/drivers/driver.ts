@@ -171,6 +171,12 @@ export interface Folder {
   remove(keys: string[]): Promise<void>;
   /** Optional: makes every write since the last call durable (see the contract above). */
   flush?(): Promise<void>;
+  /**
+   * Optional: the flags the caller's state gives some keys it is about to write (setFlags,
+   * remove). A store that finds a message by a name its flags make (Maildir) may look there first
+   * instead of reading the whole folder; only a hint: where it is wrong, the store looks as before.
+   */
+  expect?(known: ReadonlyMap<string, readonly Flag[]>): void;
   close(): Promise<void>;
 }
 

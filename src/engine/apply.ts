@@ -1,7 +1,7 @@
 import { DriverError, type Folder } from "../drivers/driver.js";
 import type { CopyOp, FlagOp, PairInfo, Plan, RecordOp, RemoveOp } from "../model/plan.js";
 import type { FolderReport } from "../model/report.js";
-import { type MessageMeta, otherSide, type Side } from "../model/types.js";
+import { type Flag, type MessageMeta, otherSide, type Side } from "../model/types.js";
 import type { SideState, StateRow } from "../state/side-state.js";
 import { Digest, digesting } from "./digest.js";
 
@@ -31,6 +31,7 @@ export interface ApplyContext {
 }
 
 export async function applyPlan(plan: Plan, ctx: ApplyContext): Promise<void> {
+  expectWrites(plan, ctx);
   await applyRemovals(plan.removals, ctx);
   // Records of agreed flags on a side that needed no write come after the other side's flag
   // writes: recorded before them, a cut would leave that side claiming flags the pair never got.
@@ -46,6 +47,24 @@ export async function applyPlan(plan: Plan, ctx: ApplyContext): Promise<void> {
   // No flush here: flag records left unflushed by a cut are recovered from the FLAGS intents
   // (sync-folder.ts); the copies' intents below, or the caller's final flush, carry them.
   await applyCopies(plan.copies, ctx);
+}
+
+/**
+ * Tells each store what its state knows of the messages about to be removed or reflagged (their
+ * flags), so that a store which finds a message by the name its flags make need not read a whole
+ * folder it did not list (the quiet-side path: Folder.expect()).
+ */
+function expectWrites(plan: Plan, ctx: ApplyContext): void {
+  for (const side of ["left", "right"] as const) {
+    const expect = ctx.handles[side].expect;
+    if (!expect) continue;
+    const known = new Map<string, readonly Flag[]>();
+    for (const op of [...plan.removals, ...plan.flags]) {
+      const row = op.side === side ? ctx.rows[side].get(op.key) : undefined;
+      if (row) known.set(op.key, row.flags);
+    }
+    if (known.size > 0) expect.call(ctx.handles[side], known);
+  }
 }
 
 async function applyRemovals(ops: RemoveOp[], ctx: ApplyContext): Promise<void> {

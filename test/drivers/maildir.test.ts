@@ -165,6 +165,42 @@ describe("MaildirFolder messages", () => {
     expect((await readdir(join(root, "cur"))).sort()).toEqual(["3000.a.host:2,", "3001.a.host:2,Raz"]);
   });
 
+  it("expect(): a folder not listed finds a message by the name its expected flags make, else reads the folder", async () => {
+    const store = await open();
+    await store.openFolder("INBOX");
+    await writeFile(join(root, "cur", "6000.a.host:2,S"), MSG);
+    await writeFile(join(root, "new", "6001.b.host"), MSG);
+    await writeFile(join(root, "cur", "6002.c.host:2,RS"), MSG);
+    await writeFile(join(root, "cur", "6003.d.host:2,F"), MSG);
+    const inbox = await store.openFolder("INBOX");
+    inbox.expect?.(
+      new Map([
+        ["6000.a.host", ["\\Seen"]],
+        ["6001.b.host", []],
+        // Wrong: a mail client flagged it since.
+        ["6003.d.host", []],
+      ]),
+    );
+    await inbox.setFlags(["6000.a.host"], ["\\Flagged"], []);
+    await inbox.remove(["6001.b.host"]);
+    // Both found by their names alone: the folder was never read whole, so no count is known.
+    expect(inbox.marker).toEqual({});
+    expect((await readdir(join(root, "cur"))).sort()).toEqual([
+      "6000.a.host:2,FS",
+      "6002.c.host:2,RS",
+      "6003.d.host:2,F",
+    ]);
+    expect(await readdir(join(root, "new"))).toEqual([]);
+    // The wrong hint finds no file: the folder is read, and the message is found all the same.
+    await inbox.setFlags(["6003.d.host"], ["\\Seen"], []);
+    expect(inbox.marker).toEqual({ count: 3 });
+    expect(await listAll(inbox)).toMatchObject([
+      { key: "6000.a.host", flags: ["\\Flagged", "\\Seen"] },
+      { key: "6002.c.host", flags: ["\\Answered", "\\Seen"] },
+      { key: "6003.d.host", flags: ["\\Flagged", "\\Seen"] },
+    ]);
+  });
+
   it("list() survives a file renamed between readdir and stat", async () => {
     const store = await open();
     const inbox = await store.openFolder("INBOX");

@@ -14,6 +14,7 @@ import {
   type Dirent,
   fsync,
   futimesSync,
+  lstatSync,
   open as openCb,
   renameSync,
   type Stats,
@@ -151,6 +152,10 @@ export class MaildirFolder implements Folder {
    * whenever a key is not where it was.
    */
   #index = new Map<string, Entry>();
+  /** The index holds every file as of a whole read of cur/ and new/ (else only our own writes). */
+  #complete = false;
+  /** The flags the caller's state gives keys it is about to write (expect()): a first guess at a name. */
+  #expected = new Map<string, readonly Flag[]>();
 
   private constructor(ctx: MaildirContext, name: string, dir: string, keywords: KeywordFile) {
     this.#ctx = ctx;
@@ -161,7 +166,11 @@ export class MaildirFolder implements Folder {
 
   /** The count as of the last listing and our own writes since. */
   get marker(): FolderMarker {
-    return { count: this.#index.size };
+    return this.#complete ? { count: this.#index.size } : {};
+  }
+
+  expect(known: ReadonlyMap<string, readonly Flag[]>): void {
+    for (const [key, flags] of known) this.#expected.set(key, flags);
   }
 
   /**
@@ -194,7 +203,34 @@ export class MaildirFolder implements Folder {
 
   async #rescan(): Promise<Map<string, Entry>> {
     this.#index = await scanMaildir(this.#dir, this.#ctx.warn);
+    this.#complete = true;
     return this.#index;
+  }
+
+  /**
+   * Where `key`'s file is by the name its expected flags make (cur/, or new/ without flags), found
+   * by one stat instead of a read of the whole folder (thousands of names) for the first key a run
+   * writes in a folder it did not list. Undefined when there is no such plain file: the caller
+   * then reads the folder. A copy of the same key elsewhere is not looked for: the run's
+   * verification reads the folder afterwards, and such a file would show there as a difference.
+   */
+  #guess(key: string): Entry | undefined {
+    const flags = this.#complete ? undefined : this.#expected.get(key);
+    if (flags === undefined) return undefined;
+    const { letters, dropped } = encodeFlags(flags, this.#keywords.table);
+    if (dropped.length > 0) return undefined;
+    const sorted = sortLetters(letters);
+    const candidates: Entry[] = [{ sub: "cur", name: formatFileName(key, sorted) }];
+    if (sorted === "") candidates.push({ sub: "new", name: key });
+    for (const e of candidates) {
+      try {
+        // Synchronous: a few microseconds, where a thread-pool round trip costs ten times that.
+        if (lstatSync(this.#path(e)).isFile()) return e;
+      } catch {
+        // not there (or not readable): the next candidate, then the folder's read
+      }
+    }
+    return undefined;
   }
 
   /**
@@ -206,7 +242,7 @@ export class MaildirFolder implements Folder {
     what: { action: string; writing: boolean },
     op: (e: Entry) => Promise<T>,
   ): Promise<Found<T>> {
-    const entry = this.#index.get(key) ?? (await this.#rescan()).get(key);
+    const entry = this.#index.get(key) ?? this.#guess(key) ?? (await this.#rescan()).get(key);
     if (entry === undefined) return { ok: false };
     let used = entry;
     try {
