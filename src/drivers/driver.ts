@@ -116,6 +116,13 @@ export interface AppendInput {
   date: number;
 }
 
+/** One setFlags() call's arguments. */
+export interface FlagChange {
+  keys: string[];
+  add: Flag[];
+  remove: Flag[];
+}
+
 export interface Folder {
   readonly name: string;
   /** Changes when every key of the folder becomes invalid (IMAP UIDVALIDITY). Maildir: a constant. */
@@ -167,6 +174,11 @@ export interface Folder {
   append(input: AppendInput): Promise<string>;
   /** Adds and removes flags on the given keys; one call per distinct change. */
   setFlags(keys: string[], add: Flag[], remove: Flag[]): Promise<void>;
+  /**
+   * Optional: several setFlags() at once, for a store that can send them together (IMAP: one
+   * selection, the STOREs pipelined). On failure any of them may have been made.
+   */
+  setFlagsMany?(changes: ReadonlyArray<FlagChange>): Promise<void>;
   /** Removes exactly these messages (never others, e.g. another client's \Deleted mail). */
   remove(keys: string[]): Promise<void>;
   /** Optional: makes every write since the last call durable (see the contract above). */

@@ -135,24 +135,39 @@ async function applyFlags(ops: FlagOp[], ctx: ApplyContext): Promise<void> {
     });
   }
   await flushBoth(ctx, "right");
-  for (const group of groups.values()) {
-    const { side, add, remove } = group[0]!;
-    for (let i = 0; i < group.length; i += 500) {
-      const batch = group.slice(i, i + 500);
-      const ok = await attempt(ctx, `set flags on ${batch.length} message(s) on ${side}`, () =>
-        ctx.handles[side].setFlags(
-          batch.map((o) => o.key),
-          add,
-          remove,
-        ),
-      );
-      if (!ok) continue;
-      for (const op of batch) {
-        const row = ctx.rows[side].get(op.key);
-        if (row) putRow(ctx, side, { ...row, flags: op.flags });
-        ctx.states[side].deleteIntent(ctx.folder[side], `${FLAGS}${op.pairId}`);
-        ctx.report.flagged[side]++;
-      }
+  const batches: FlagOp[][] = [];
+  for (const group of groups.values())
+    for (let i = 0; i < group.length; i += 500) batches.push(group.slice(i, i + 500));
+  const done = (batch: FlagOp[]) => {
+    for (const op of batch) {
+      const row = ctx.rows[op.side].get(op.key);
+      if (row) putRow(ctx, op.side, { ...row, flags: op.flags });
+      ctx.states[op.side].deleteIntent(ctx.folder[op.side], `${FLAGS}${op.pairId}`);
+      ctx.report.flagged[op.side]++;
+    }
+  };
+  for (const side of ["left", "right"] as const) {
+    const mine = batches.filter((b) => b[0]!.side === side);
+    const h = ctx.handles[side];
+    const change = (b: FlagOp[]) => ({ keys: b.map((o) => o.key), add: b[0]!.add, remove: b[0]!.remove });
+    // Sent together where the store can (one round trip for a folder's few distinct changes); a
+    // message-scoped failure then leaves all of them to their intents, as one that fails alone.
+    if (mine.length > 1 && h.setFlagsMany) {
+      const n = mine.reduce((k, b) => k + b.length, 0);
+      if (
+        await attempt(ctx, `set flags on ${n} message(s) on ${side}`, () => h.setFlagsMany!(mine.map(change)))
+      )
+        for (const b of mine) done(b);
+      continue;
+    }
+    for (const b of mine) {
+      const { keys, add, remove } = change(b);
+      if (
+        await attempt(ctx, `set flags on ${b.length} message(s) on ${side}`, () =>
+          h.setFlags(keys, add, remove),
+        )
+      )
+        done(b);
     }
   }
 }

@@ -482,6 +482,46 @@ describe.skipIf(skip)("IMAP driver against Dovecot", () => {
     });
   });
 
+  it("setFlagsMany(): several changes on one selection, their STOREs pipelined without a NOOP between", async () => {
+    const u = await server.addUser();
+    const other = await connectImap(u);
+    try {
+      await other.mailboxCreate("Many");
+    } finally {
+      await other.logout();
+    }
+    const uids = await seed(u, "Many", [["\\Seen"], [], ["\\Flagged"], ["\\Seen", "$Old"]]);
+    await withStore(u, async (store, debug) => {
+      await (await store.openFolder("INBOX")).close();
+      const box = await store.openFolder("Many");
+      const keys = uids.map((uid) => `${box.identity}/${uid}`);
+      expect(await collect(box.list())).toHaveLength(4);
+      const from = leanSent(debug).length;
+      await box.setFlagsMany!([
+        { keys: [keys[0]!], add: [], remove: ["\\Seen"] },
+        { keys: [keys[1]!, keys[2]!], add: ["\\Seen"], remove: [] },
+        { keys: [keys[3]!], add: ["$New"], remove: ["$Old"] },
+        { keys: [], add: ["\\Seen"], remove: [] },
+      ]);
+      const sent = leanSent(debug).slice(from);
+      expect(sent).toEqual([
+        'SELECT "Many" (CONDSTORE)',
+        `UID STORE ${uids[0]} -FLAGS.SILENT (\\Seen)`,
+        `UID STORE ${uids[1]}:${uids[2]} +FLAGS.SILENT (\\Seen)`,
+        `UID STORE ${uids[3]} +FLAGS.SILENT ($New)`,
+        `UID STORE ${uids[3]} -FLAGS.SILENT ($Old)`,
+      ]);
+      expect(await seenByOther(u, "Many")).toEqual(
+        new Map([
+          [uids[0]!, []],
+          [uids[1]!, ["\\Seen"]],
+          [uids[2]!, ["\\Flagged", "\\Seen"]],
+          [uids[3]!, ["$New", "\\Seen"]],
+        ]),
+      );
+    });
+  });
+
   it("a session that lists, sets flags and removes messages never connects imapflow", async () => {
     const u = await server.addUser();
     const inboxUids = await seed(u, "INBOX", [[], ["\\Seen"], []]);

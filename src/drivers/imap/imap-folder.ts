@@ -11,6 +11,7 @@ import {
   type ChangeListing,
   DriverError,
   type ErrorScope,
+  type FlagChange,
   type Folder,
   type FolderMarker,
   type KeyFlags,
@@ -589,34 +590,48 @@ export class ImapFolder implements Folder {
   }
 
   async setFlags(keys: string[], add: Flag[], remove: Flag[]): Promise<void> {
+    await this.setFlagsMany([{ keys, add, remove }]);
+  }
+
+  /**
+   * Every change on one read-write selection, their STOREs pipelined: a folder's flag changes
+   * (typically a few distinct ones) cost one round trip instead of a NOOP and a STORE each.
+   */
+  async setFlagsMany(changes: ReadonlyArray<FlagChange>): Promise<void> {
     this.mayTouch("Setting flags");
-    if (!keys.length) return;
-    const uids = this.uids(keys);
-    const removable = sendableFlags(remove, undefined).filter((f) => this.keywords || f.startsWith("\\"));
-    if (!this.flagsFor(add).length && !removable.length) return;
+    const wanted = changes
+      .filter((ch) => ch.keys.length > 0)
+      .map((ch) => ({
+        uids: this.uids(ch.keys),
+        add: ch.add,
+        removable: sendableFlags(ch.remove, undefined).filter((f) => this.keywords || f.startsWith("\\")),
+      }))
+      .filter((ch) => this.flagsFor(ch.add).length > 0 || ch.removable.length > 0);
+    if (!wanted.length) return;
     await this.withLean("Setting flags", "folder", async (c) => {
       await this.beginWrite(c, "Setting flags");
-      // Filtered again by the PERMANENTFLAGS of this SELECT, as imapflow did.
-      const toAdd = this.flagsFor(add);
       const commands: Array<[string, string]> = [];
-      const change = (sign: "+" | "-", flags: string[]) => {
-        if (!flags.length) return;
-        const what = `${sign === "+" ? "Adding" : "Removing"} ${flags.join(" ")} in "${this.name}"`;
-        // A flag that is no atom cannot be sent: imapflow dropped those too, and refused a change
-        // left with none.
-        const atoms = flags.filter(isSendableFlag);
-        if (!atoms.length) {
-          throw new DriverError(`${what}: the server refused the command`, {
-            scope: "folder",
-            code: "ESTORE",
-          });
-        }
-        for (const set of chunkedUidSets(uids)) {
-          commands.push([what, `UID STORE ${set} ${sign}FLAGS.SILENT (${atoms.join(" ")})`]);
-        }
-      };
-      change("+", toAdd);
-      change("-", removable);
+      for (const { uids, add, removable } of wanted) {
+        const change = (sign: "+" | "-", flags: string[]) => {
+          if (!flags.length) return;
+          const what = `${sign === "+" ? "Adding" : "Removing"} ${flags.join(" ")} in "${this.name}"`;
+          // A flag that is no atom cannot be sent: imapflow dropped those too, and refused a change
+          // left with none.
+          const atoms = flags.filter(isSendableFlag);
+          if (!atoms.length) {
+            throw new DriverError(`${what}: the server refused the command`, {
+              scope: "folder",
+              code: "ESTORE",
+            });
+          }
+          for (const set of chunkedUidSets(uids)) {
+            commands.push([what, `UID STORE ${set} ${sign}FLAGS.SILENT (${atoms.join(" ")})`]);
+          }
+        };
+        // Filtered again by the PERMANENTFLAGS of this SELECT, as imapflow did.
+        change("+", this.flagsFor(add));
+        change("-", removable);
+      }
       if (commands.length) await this.write(c, "Setting flags", commands);
     });
   }
