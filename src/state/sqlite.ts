@@ -1,3 +1,4 @@
+import { setFlagsFromString } from "node:v8";
 import initSqlJs from "sql.js";
 import { loadSqlWasm } from "../wasm/sql-wasm-binary.js";
 
@@ -11,6 +12,17 @@ let sqlPromise: Promise<SqlJs> | undefined;
 /** Loads sql.js once per process, with the WebAssembly embedded in the bundle (no file beside the binary). */
 export function loadSqlJs(): Promise<SqlJs> {
   if (!sqlPromise) {
+    // V8 compiles WebAssembly with its baseline compiler (Liftoff), then compiles the functions
+    // that run hot again with its optimizing one (TurboFan), on background threads. For SQLite in
+    // tandem's runs that second compile costs more CPU and memory than its faster code gives
+    // back, even over a 100,000-message first sync (README, Speed). The flag is read when a
+    // module is compiled, so it holds for sql.js's, compiled below; a runtime that does not take
+    // it keeps its default.
+    try {
+      setFlagsFromString("--liftoff-only");
+    } catch {
+      // no V8 flags here
+    }
     const wasmBinary = loadSqlWasm();
     // Emscripten wants an ArrayBuffer holding exactly the module's bytes.
     const buf = wasmBinary?.buffer.slice(
