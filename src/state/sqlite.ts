@@ -18,8 +18,16 @@ export function loadSqlJs(): Promise<SqlJs> {
     // back, even over a 100,000-message first sync (README, Speed). The flag is read when a
     // module is compiled, so it holds for sql.js's, compiled below; a runtime that does not take
     // it keeps its default.
+    //
+    // A run that opens its states (one with changes, a first sync) also keeps V8's heap small:
+    // the young generation stays at its first size and the old one grows by 30% between full
+    // collections (default: up to 32 MB and a growth of 1.1-4x). Measured on a 100,000-message
+    // account: peak memory of Maildir-change runs 173 -> 147 MB, of first syncs 190 -> 154 MB,
+    // for 3-7% more CPU (README, Speed). No-change runs never get here and keep V8's defaults.
     try {
       setFlagsFromString("--liftoff-only");
+      setFlagsFromString("--semi-space-growth-factor=1");
+      setFlagsFromString("--heap-growing-percent=30");
     } catch {
       // no V8 flags here
     }
