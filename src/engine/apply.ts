@@ -146,13 +146,14 @@ async function applyFlags(ops: FlagOp[], ctx: ApplyContext): Promise<void> {
       ctx.report.flagged[op.side]++;
     }
   };
+  const change = (b: FlagOp[]) => ({ keys: b.map((o) => o.key), add: b[0]!.add, remove: b[0]!.remove });
   for (const side of ["left", "right"] as const) {
     const mine = batches.filter((b) => b[0]!.side === side);
+    if (mine.length === 0) continue;
     const h = ctx.handles[side];
-    const change = (b: FlagOp[]) => ({ keys: b.map((o) => o.key), add: b[0]!.add, remove: b[0]!.remove });
     // Sent together where the store can (one round trip for a folder's few distinct changes); a
     // message-scoped failure then leaves all of them to their intents, as one that fails alone.
-    if (mine.length > 1 && h.setFlagsMany) {
+    if (h.setFlagsMany) {
       const n = mine.reduce((k, b) => k + b.length, 0);
       if (
         await attempt(ctx, `set flags on ${n} message(s) on ${side}`, () => h.setFlagsMany!(mine.map(change)))

@@ -611,26 +611,26 @@ export class ImapFolder implements Folder {
     await this.withLean("Setting flags", "folder", async (c) => {
       await this.beginWrite(c, "Setting flags");
       const commands: Array<[string, string]> = [];
+      const change = (uids: number[], sign: "+" | "-", flags: string[]) => {
+        if (!flags.length) return;
+        const what = `${sign === "+" ? "Adding" : "Removing"} ${flags.join(" ")} in "${this.name}"`;
+        // A flag that is no atom cannot be sent: imapflow dropped those too, and refused a change
+        // left with none.
+        const atoms = flags.filter(isSendableFlag);
+        if (!atoms.length) {
+          throw new DriverError(`${what}: the server refused the command`, {
+            scope: "folder",
+            code: "ESTORE",
+          });
+        }
+        for (const set of chunkedUidSets(uids)) {
+          commands.push([what, `UID STORE ${set} ${sign}FLAGS.SILENT (${atoms.join(" ")})`]);
+        }
+      };
       for (const { uids, add, removable } of wanted) {
-        const change = (sign: "+" | "-", flags: string[]) => {
-          if (!flags.length) return;
-          const what = `${sign === "+" ? "Adding" : "Removing"} ${flags.join(" ")} in "${this.name}"`;
-          // A flag that is no atom cannot be sent: imapflow dropped those too, and refused a change
-          // left with none.
-          const atoms = flags.filter(isSendableFlag);
-          if (!atoms.length) {
-            throw new DriverError(`${what}: the server refused the command`, {
-              scope: "folder",
-              code: "ESTORE",
-            });
-          }
-          for (const set of chunkedUidSets(uids)) {
-            commands.push([what, `UID STORE ${set} ${sign}FLAGS.SILENT (${atoms.join(" ")})`]);
-          }
-        };
         // Filtered again by the PERMANENTFLAGS of this SELECT, as imapflow did.
-        change("+", this.flagsFor(add));
-        change("-", removable);
+        change(uids, "+", this.flagsFor(add));
+        change(uids, "-", removable);
       }
       if (commands.length) await this.write(c, "Setting flags", commands);
     });
