@@ -49,6 +49,11 @@ export interface Store {
     names: readonly string[],
     hint?: { messages?: number },
   ): Map<string, Promise<FolderPrint | undefined>>;
+  /**
+   * Optional: opening this folder now costs less than opening another (IMAP: a connection still
+   * has it selected, from printFolders). A hint for the order in which a run opens its folders.
+   */
+  warm?(name: string): boolean;
   close(): Promise<void>;
 }
 

@@ -341,8 +341,13 @@ async function syncFolders(
   };
   const minDate =
     (opts.maxage ?? account.maxage) ? opts.now - (opts.maxage ?? account.maxage ?? 0) * 86_400_000 : 0;
-  const entries = folderEntries(account, opts, lf, rf, known);
-  for (const e of entries) report.folders.push(e.fr);
+  const listed = folderEntries(account, opts, lf, rf, known);
+  for (const e of listed) report.folders.push(e.fr);
+  // Folders a store can open cheaply now first (IMAP: still selected from the proof's print
+  // batch), before the connection that holds one is taken for another folder.
+  const warm = (e: FolderEntry) =>
+    stores.left.warm?.(e.sideName.left) === true || stores.right.warm?.(e.sideName.right) === true;
+  const entries = [...listed.filter(warm), ...listed.filter((e) => !warm(e))];
   const run: RunCtx = {
     account,
     opts,

@@ -401,9 +401,14 @@ describe.skipIf(skip)("IMAP Store.printFolders(): many folders, pipelined", () =
       expect(await batch.get("Missing")).toBeUndefined();
       const sent = wire.take();
       expect(sent.some((l) => l.startsWith("UID FETCH"))).toBe(false);
+      // The store had not seen a SELECT yet (lookOnly opens EXAMINE): the batch's first folder
+      // is SELECTed, for PERMANENTFLAGS, and the others EXAMINEd.
+      expect(sent.filter((l) => l.startsWith("SELECT"))).toEqual(['SELECT "Mixed" (CONDSTORE)']);
+      expect(store.caps.keywords).toBe(true);
       // A folder whose FLAGS name keywords goes round twice (the second time searching them);
       // the others once.
-      const examined = (name: string) => sent.filter((l) => l.startsWith(`EXAMINE "${name}"`)).length;
+      const examined = (name: string) =>
+        sent.filter((l) => l.startsWith(`EXAMINE "${name}"`) || l.startsWith(`SELECT "${name}"`)).length;
       expect(examined("Mixed")).toBe(2);
       expect(examined("INBOX")).toBe(2);
       expect(examined("Plain")).toBe(1);
@@ -431,9 +436,59 @@ describe.skipIf(skip)("IMAP Store.printFolders(): many folders, pipelined", () =
       wire.take();
       const batch = store.printFolders!(names);
       for (const name of names) expect(await batch.get(name)).toEqual(expected.get(name));
-      expect(wire.take().filter((l) => l.startsWith("EXAMINE"))).toHaveLength(names.length);
+      expect(wire.take().filter((l) => /^(EXAMINE|SELECT) /.test(l))).toHaveLength(names.length);
     } finally {
       await store.close();
+    }
+  });
+
+  it("a folder the batch left selected opens without a new EXAMINE, unless the NOOP brings news", async () => {
+    const u = await server.addUser();
+    const names = ["A", "B", "C", "INBOX"];
+    await withImap(u, async (c) => {
+      for (const name of names) {
+        if (name !== "INBOX") await c.mailboxCreate(name);
+        for (let m = 0; m < 3; m++) await c.append(name, message(m), m % 2 ? ["\\Flagged"] : []);
+      }
+    });
+    const wire = new Wire();
+    const store = await openStore(u, wire);
+    const fresh = await openStore(u);
+    try {
+      // INBOX goes last, whatever the order asked: the batch leaves it selected.
+      const batch = store.printFolders!(names);
+      for (const name of names) expect(await batch.get(name)).toBeDefined();
+      expect(
+        wire
+          .take()
+          .filter((l) => /^(EXAMINE|SELECT) /.test(l))
+          .at(-1),
+      ).toBe('EXAMINE "INBOX" (CONDSTORE)');
+      await new Promise((r) => setImmediate(r)); // the batch lets its connections go
+      expect(store.warm!("INBOX")).toBe(true);
+      expect(store.warm!("A")).toBe(false);
+      // Opened on that selection: a NOOP, no EXAMINE; the marker is a fresh open's.
+      const inbox = await store.openFolder("INBOX");
+      expect(wire.take()).toEqual(["NOOP"]);
+      const other = await fresh.openFolder("INBOX");
+      expect(inbox.marker).toEqual(other.marker);
+      await other.close();
+      expect(lines(await inbox.listFlags!())).toEqual(await listed(inbox));
+      await inbox.close();
+      wire.take();
+      // Another client changes it: the NOOP reports that, and the open selects afresh.
+      await withImap(u, async (c) => {
+        await c.mailboxOpen("INBOX");
+        await c.messageFlagsAdd("1", ["\\Seen"]);
+      });
+      const again = await store.openFolder("INBOX");
+      expect(wire.take()).toEqual(["NOOP", 'EXAMINE "INBOX" (CONDSTORE)']);
+      const now = await fresh.openFolder("INBOX");
+      expect(again.marker).toEqual(now.marker);
+      expect(BigInt(again.marker.highestModseq!)).toBeGreaterThan(BigInt(inbox.marker.highestModseq!));
+      await Promise.all([again.close(), now.close()]);
+    } finally {
+      await Promise.all([store.close(), fresh.close()]);
     }
   });
 

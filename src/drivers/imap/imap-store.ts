@@ -18,7 +18,14 @@ import { commandError, connectError } from "./errors.js";
 import { type Namespace, nameFromServerPath, serverPathFromName } from "./folder-names.js";
 import { examineError, ImapFolder } from "./imap-folder.js";
 import { LeanClient } from "./lean/client.js";
-import { listMailboxes, readNamespace, type Selected, selectedPath, startExamine } from "./lean/ops.js";
+import {
+  keptSelection,
+  listMailboxes,
+  readNamespace,
+  type Selected,
+  selectedPath,
+  startExamine,
+} from "./lean/ops.js";
 import { printBatch } from "./print-batch.js";
 
 /** A lean connection quiet for longer than this is replaced rather than trusted (NAT, autologout). */
@@ -477,14 +484,40 @@ export class ImapStore implements Store, StoreContext {
 
   printFolders(names: readonly string[]): Map<string, Promise<FolderPrint | undefined>> {
     const out = new Map<string, Promise<FolderPrint | undefined>>();
+    // INBOX last: where new mail lands, so the folder a run most often syncs after the batch; the
+    // batch's last folder stays selected, and the sync reads it on that selection (warm()).
+    const order = [...names].sort((a, b) => Number(a === "INBOX") - Number(b === "INBOX"));
+    const paths = order.map((name) => serverPathFromName(name, this.ns));
     const prints = printBatch(
-      names.map((name) => serverPathFromName(name, this.ns)),
+      paths,
       () => this.leanAcquire(),
       LEAN_SLOTS,
       (err) => this.leanError(err, "Listing flags", "store"),
+      // The run's one SELECT for PERMANENTFLAGS goes into the batch: no later open needs its own.
+      this.keywordsSeen
+        ? undefined
+        : {
+            selected: (path, sel) =>
+              this.learnFromSelect(order[paths.indexOf(path)]!, sel.permanentFlags, sel.readOnly === true),
+          },
     );
-    for (let i = 0; i < names.length; i++) out.set(names[i]!, prints[i]!);
+    for (let i = 0; i < order.length; i++) out.set(order[i]!, prints[i]!);
     return out;
+  }
+
+  /**
+   * Store.warm: a lean connection still has the folder selected, as the print batch or a folder
+   * handle left it; opening it then costs a NOOP instead of an EXAMINE (a rescan, for Dovecot, of
+   * a folder changed in the last seconds).
+   */
+  warm(name: string): boolean {
+    let path: string;
+    try {
+      path = serverPathFromName(name, this.ns);
+    } catch {
+      return false;
+    }
+    return this.slots.some((s) => !s.busy && s.client !== null && selectedPath(s.client) === path);
   }
 
   /** A SELECT of this session has shown whether the server keeps keywords (caps.keywords). */
@@ -517,7 +550,13 @@ export class ImapStore implements Store, StoreContext {
     const lease = await this.leanAcquire(path);
     let sel: Selected;
     try {
-      sel = await startExamine(lease.client, path, select ? "SELECT" : "EXAMINE");
+      // Still selected on this connection (the print batch's, say): a NOOP instead of an EXAMINE,
+      // where the selection still states the UIDNEXT and HIGHESTMODSEQ the folder's marker needs.
+      const kept = await keptSelection(lease.client, path, select);
+      const whole =
+        kept?.uidNext !== undefined &&
+        (kept.highestModseq !== undefined || !lease.client.caps.has("CONDSTORE"));
+      sel = whole ? kept : await startExamine(lease.client, path, select ? "SELECT" : "EXAMINE");
     } catch (err) {
       throw examineError(this, err, name, "Opening the folder");
     } finally {

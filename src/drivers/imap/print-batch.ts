@@ -14,6 +14,8 @@ const WINDOW = 8;
 
 interface Job {
   path: string;
+  /** SELECT (read-write) instead of EXAMINE: see printBatch's `select`. */
+  select: boolean;
   /** Keywords to search for besides the system flags: none at first, FLAGS' on a second try. */
   keywords: string[];
   tries: number;
@@ -28,19 +30,26 @@ interface Job {
  * more with them; anything this way cannot vouch for (a refused EXAMINE or search, answers
  * searchFlags would not trust, a change announced meanwhile) gives undefined. A connection that
  * fails fails every folder not yet settled, with `mapError`'s error.
+ *
+ * `select`: the first folder is opened by SELECT, and `selected` hears its answer (a store learns
+ * from PERMANENTFLAGS whether the server keeps keywords, which an EXAMINE does not say); the
+ * folders opened later then need no SELECT of their own, and can take the selection each
+ * connection keeps after the batch as it stands (keptSelection), without a second EXAMINE.
  */
 export function printBatch(
   paths: readonly string[],
   acquire: () => Promise<LeanLease>,
   connections: number,
   mapError: (err: unknown) => unknown,
+  select?: { selected(path: string, sel: Selected): void },
 ): Promise<FolderPrint | undefined>[] {
   const jobs: Job[] = [];
   const out = paths.map(
-    (path) =>
+    (path, i) =>
       new Promise<FolderPrint | undefined>((resolve, reject) => {
         const job: Job = {
           path,
+          select: i === 0 && select !== undefined,
           keywords: [],
           tries: 0,
           done: false,
@@ -66,7 +75,9 @@ export function printBatch(
       while (queue.length > 0 || flying.size > 0) {
         while (queue.length > 0 && flying.size < WINDOW) {
           const job = queue.shift()!;
-          const p: Promise<void> = printOne(lease.client, job, queue).finally(() => flying.delete(p));
+          const p: Promise<void> = printOne(lease.client, job, queue, select?.selected).finally(() =>
+            flying.delete(p),
+          );
           flying.add(p);
         }
         await Promise.race(flying);
@@ -88,12 +99,17 @@ export function printBatch(
 }
 
 /** One folder: EXAMINE with the searches behind it, all sent at once; the print once answered. */
-async function printOne(c: LeanLease["client"], job: Job, queue: Job[]): Promise<void> {
+async function printOne(
+  c: LeanLease["client"],
+  job: Job,
+  queue: Job[],
+  onSelect?: (path: string, sel: Selected) => void,
+): Promise<void> {
   // Without ESEARCH, listFlags() fetches: the caller's own print does the same.
   if (!c.caps.has("ESEARCH")) return job.settle(undefined);
   let sel: Promise<Selected>;
   try {
-    sel = startExamine(c, job.path);
+    sel = startExamine(c, job.path, job.select ? "SELECT" : "EXAMINE");
   } catch {
     // A name that cannot go on the wire: the caller's own open says so.
     return job.settle(undefined);
@@ -107,6 +123,10 @@ async function printOne(c: LeanLease["client"], job: Job, queue: Job[]): Promise
     // The server refused (no such folder, say): the caller's own open meets it and says why.
     if (err instanceof LeanError && err.responseStatus !== undefined) return job.settle(undefined);
     throw err;
+  }
+  if (job.select) {
+    job.select = false;
+    onSelect?.(job.path, selected);
   }
   const table = flagTable(selected);
   if (!table || selected.uidValidity === undefined) return job.settle(undefined);

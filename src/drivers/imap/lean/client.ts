@@ -22,9 +22,9 @@ export interface CommandHandler {
   /**
    * Untagged responses: offered to the commands in flight, oldest first, until one returns true.
    * (Dovecot runs some pipelined commands in parallel: a FETCH may finish after the SEARCH sent
-   * behind it, so "the oldest command" is not enough.)
+   * behind it, so "the oldest command" is not enough.) `head`: this command is the oldest in flight.
    */
-  untagged?(r: Response): boolean;
+  untagged?(r: Response, head: boolean): boolean;
   /**
    * A literal of `size` bytes announced in an untagged response whose text so far is `head`.
    * Return a sink to receive it streamed; undefined collects it into the response's literals.
@@ -70,6 +70,12 @@ export class LeanClient {
   caps = new Set<string>();
   /** EXISTS, EXPUNGE, VANISHED and FLAGS responses seen so far: what a selection knows is stale once more came. */
   changeNotices = 0;
+  /**
+   * Untagged responses no command in flight took: news of the selected mailbox (a FETCH of flags
+   * another client changed, say) that nothing was waiting for. What a selection knows of UIDNEXT
+   * and HIGHESTMODSEQ may be stale once one came (keptSelection).
+   */
+  unclaimed = 0;
   private sock: net.Socket;
   private queue: Pending[] = [];
   private byTag = new Map<string, Pending>();
@@ -619,7 +625,11 @@ export class LeanClient {
       if (/^\* BYE\b/i.test(t)) this.bye = t.slice(6);
       else if (/^\* (?:\d+ (?:EXISTS|EXPUNGE)|VANISHED|FLAGS)\b/i.test(t)) this.changeNotices++;
       try {
-        for (const p of [...this.queue]) if (p.handler.untagged?.(r)) break;
+        const queue = [...this.queue];
+        let claimed = false;
+        for (let i = 0; i < queue.length && !claimed; i++)
+          claimed = queue[i]!.handler.untagged?.(r, i === 0) === true;
+        if (!claimed) this.unclaimed++;
       } catch (err) {
         this.broken(`${(err as Error).message} in "${t.slice(0, 80)}"`);
       }

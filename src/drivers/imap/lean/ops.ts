@@ -128,13 +128,14 @@ export function mailboxArg(path: string): string {
 
 /**
  * Per lean connection: the mailbox its last EXAMINE or SELECT selected, what that said (kept up
- * to date since), the change notices accounted for, and whether it may be written (`readWrite`:
- * a SELECT that did not answer [READ-ONLY]).
+ * to date since), the change notices and unclaimed responses accounted for, and whether it may be
+ * written (`readWrite`: a SELECT that did not answer [READ-ONLY]).
  */
 interface Selection {
   path: string;
   sel: Selected;
   notices: number;
+  unclaimed: number;
   readWrite: boolean;
 }
 const selection = new WeakMap<LeanClient, Selection>();
@@ -155,7 +156,11 @@ export function selectedPath(c: LeanClient): string | undefined {
  * server report every change since (RFC 3501 6.1.2), so the view is as current as a new EXAMINE's.
  * It is awaited, not pipelined: Dovecot may run a pipelined command before the NOOP's sync is done,
  * on the older view. The answer keeps UIDVALIDITY, FLAGS and EXISTS (kept up to date from EXISTS
- * and EXPUNGE) and drops UIDNEXT and HIGHESTMODSEQ, which only a fresh EXAMINE states.
+ * and EXPUNGE). UIDNEXT and HIGHESTMODSEQ, which only an EXAMINE states, are kept only while
+ * nothing at all came since it: no response that no command took, and a silent NOOP. Under
+ * CONDSTORE every change shows (a new message as EXISTS, a removal as EXPUNGE, a flag change as a
+ * FETCH with its MODSEQ: RFC 7162), so silence means they still hold; and should a server stay
+ * silent anyway, an older marker only makes the next change listing longer, never shorter.
  */
 export async function keptSelection(
   c: LeanClient,
@@ -167,14 +172,14 @@ export async function keptSelection(
   if (was?.path !== path || was.notices !== c.changeNotices || c.busy) return undefined;
   if (write && !was.readWrite) return undefined;
   const sel: Selected = { ...was.sel };
-  delete sel.uidNext;
-  delete sel.highestModseq;
   let own = 0;
+  let said = 0;
   let doubt = false;
   try {
     await c.command("NOOP", {
       // Nothing else is in flight: everything untagged until the NOOP completes is its news.
       untagged: (r) => {
+        said++;
         if (mailboxNews(r, sel) || expunged(r, sel)) own++;
         // The selected mailbox could not be brought up to date: Dovecot says "* NO Internal
         // error" when it was deleted (and perhaps made again, with another UIDVALIDITY) meanwhile.
@@ -191,6 +196,10 @@ export async function keptSelection(
     return undefined;
   }
   if (selection.get(c) !== was) return undefined;
+  if (said > 0 || c.unclaimed !== was.unclaimed) {
+    delete sel.uidNext;
+    delete sel.highestModseq;
+  }
   selection.set(c, { ...was, sel, notices: was.notices + own });
   return { ...sel };
 }
@@ -239,17 +248,16 @@ export function startExamine(
   // none selected).
   selection.delete(c);
   const sel: Selected = {};
-  const base = c.changeNotices;
-  let own = 0;
+  let doubt = false;
   // (CONDSTORE): HIGHESTMODSEQ is then always stated (RFC 7162 3.1.8); Dovecot leaves it out of
   // a plain EXAMINE of a mailbox no CONDSTORE session has selected yet.
   const condstore = c.caps.has("CONDSTORE") ? " (CONDSTORE)" : "";
   const done = c.command(`${how} ${mailboxArg(path)}${condstore}`, {
-    untagged: (r) => {
-      if (mailboxNews(r, sel)) {
-        own++;
-        return true;
-      }
+    untagged: (r, head) => {
+      if (mailboxNews(r, sel)) return true;
+      // A removal once every command sent before is done: news of this mailbox after its EXISTS
+      // (Dovecot sends none here), which leaves the count in doubt.
+      if (head && /^\* (?:\d+ EXPUNGE|VANISHED)\b/i.test(r.text)) doubt = true;
       // EXAMINE's PERMANENTFLAGS is "()" (nothing may change in a read-only view): only a
       // SELECT's says what the mailbox keeps.
       const perm = /^\* OK \[PERMANENTFLAGS \(([^)]*)\)\]/i.exec(r.text);
@@ -272,7 +280,18 @@ export function startExamine(
     (tagged) => {
       if (how === "SELECT") sel.readOnly = /^\[READ-ONLY\]/i.test(tagged.text);
       const readWrite = how === "SELECT" && !sel.readOnly;
-      selection.set(c, { path, sel: { ...sel }, notices: base + own, readWrite });
+      // Every notice so far was this answer's or the mailbox's selected before (pipelined ahead of
+      // it, its commands all finished first: Dovecot runs an EXAMINE only then); one that comes
+      // later is news of this mailbox, and makes the selection doubtful (selectedPath()).
+      if (doubt) selection.delete(c);
+      else
+        selection.set(c, {
+          path,
+          sel: { ...sel },
+          notices: c.changeNotices,
+          unclaimed: c.unclaimed,
+          readWrite,
+        });
       return sel;
     },
     (err: unknown) => {
@@ -331,6 +350,8 @@ export async function writeSelected(
     );
   } finally {
     if (selection.get(c) === was) {
+      // Our own writes raise HIGHESTMODSEQ: only a fresh EXAMINE states it again.
+      delete sel.highestModseq;
       if (doubt) selection.delete(c);
       else selection.set(c, { ...was, sel, notices: was.notices + own });
     }
