@@ -18,6 +18,7 @@ import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { EXIT } from "../../src/cli/exit.js";
+import { openImapStore } from "../../src/drivers/imap/imap-store.js";
 import { DAY, drift, NOW, show, work } from "../engine/harness.js";
 import { type DovecotServer, dovecotAvailable, type ImapUser, startDovecot } from "../helpers/dovecot.js";
 import { type CommandResult, runCommand } from "../helpers/run-command.js";
@@ -226,6 +227,46 @@ describe.skipIf(skip).concurrent("the proof path's IMAP batch (IMAP)", () => {
     );
     expect(printed.sort()).toEqual(["B1", "B2", "B3", "B4", "INBOX"]);
     for (const [i, box] of boxes.entries()) expect(await w.sides.left.show(box)).toBe(`A${i}:F B${i}:S`);
+    expect((await sync(w)).proven).toBe(true);
+  });
+});
+
+describe.skipIf(skip).concurrent("the proof path's IMAP selections (IMAP)", () => {
+  it("after server changes in every folder, the folders the batch left selected are not selected again", async () => {
+    const w = await imapMaildir();
+    const boxes = ["", "B1", "B2", "B3"];
+    for (const [i, box] of boxes.entries()) await w.sides.left.seed(`A${i} B${i}:S`, box);
+    expect((await sync(w)).exitCode).toBe(EXIT.ok);
+    expect((await sync(w)).proven).toBe(true);
+    for (const [i, box] of boxes.entries()) await w.sides.left.change(`+A${i}:F nC${i}`, box);
+    const sent: string[] = [];
+    const r = await sync(w, {
+      openStore: (side) =>
+        side === "right"
+          ? w.sides.right.open(w.warnings)
+          : openImapStore({
+              host: w.u.host,
+              port: w.u.port,
+              tls: "none",
+              user: w.u.user,
+              auth: { password: w.u.password },
+              debug: (m) => {
+                if (m.startsWith("imap lean C: ")) sent.push(m.slice(13).replace(/^L\d+ /, ""));
+              },
+            }),
+    });
+    expect(r.exitCode, JSON.stringify(r.folders)).toBe(EXIT.ok);
+    for (const [i, box] of boxes.entries())
+      expect(await w.sides.right.show(box)).toBe(`A${i}:F B${i}:S C${i}`);
+    const opens = (path: string) =>
+      sent.filter((l) => l.startsWith(`EXAMINE "${path}"`) || l.startsWith(`SELECT "${path}"`)).length;
+    // The run's one SELECT (for PERMANENTFLAGS) is in the batch, on its first folder.
+    expect(sent.filter((l) => l.startsWith("SELECT"))).toEqual(['SELECT "B1" (CONDSTORE)']);
+    // INBOX goes last in the batch (four folders: one connection) and stays selected: the sync
+    // reads it there. The others are opened again.
+    expect(opens("INBOX")).toBe(1);
+    expect(["B1", "B2", "B3"].map(opens)).toEqual([2, 2, 2]);
+    expect(r.folders.find((f) => f.folder === "INBOX")?.quiet).toBe("right");
     expect((await sync(w)).proven).toBe(true);
   });
 });
