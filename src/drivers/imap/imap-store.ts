@@ -32,7 +32,7 @@ import { printBatch } from "./print-batch.js";
 const LEAN_MAX_IDLE_MS = 60_000;
 
 /** Lean connections per store (see ImapStore.slots). */
-const LEAN_SLOTS = 2;
+const LEAN_SLOTS = 3;
 
 interface LeanSlot {
   client: LeanClient | null;
@@ -107,10 +107,13 @@ export class ImapStore implements Store, StoreContext {
   private expungeSink: ExpungeSink | null = null;
   private readonly hooks: ConnectionHooks;
   /**
-   * Lean connections, each used by one caller at a time. Two, so that the folder being applied and
-   * the next one being listed meanwhile each keep their own folder selected: on one connection
-   * they took turns, and every turn re-selected (an EXAMINE that costs Dovecot a rescan of a
-   * recently changed Maildir folder).
+   * Lean connections, each used by one caller at a time. At least two, so that the folder being
+   * applied and the next one being listed meanwhile each keep their own folder selected: on one
+   * connection they took turns, and every turn re-selected (an EXAMINE that costs Dovecot a rescan
+   * of a recently changed Maildir folder). Three: the print batch runs on three Dovecot processes
+   * at once (the rescans of recently changed folders in parallel), and leaves three selections for
+   * the sync to open without another EXAMINE (warm()). At 100,000 messages after server changes,
+   * 1.72 → 1.61 s (median of 8 alternating runs each); no-change runs 0.325 s either way.
    */
   private readonly slots: LeanSlot[] = Array.from({ length: LEAN_SLOTS }, () => ({
     client: null,
