@@ -67,8 +67,13 @@ function imapflowLines(debug: string[]): string[] {
 }
 
 /** The commands sent on lean connections, tags dropped. */
-function leanSent(debug: string[]): string[] {
+function leanWire(debug: string[]): string[] {
   return debug.filter((l) => l.startsWith("imap lean C: ")).map((l) => l.replace(/^imap lean C: L\d+ /, ""));
+}
+
+/** As leanWire(), logins left out: open() logs its spare connections in while the test goes on. */
+function leanSent(debug: string[]): string[] {
+  return leanWire(debug).filter((l) => !/^(AUTHENTICATE|LOGIN|CAPABILITY) /.test(l) && l !== "CAPABILITY");
 }
 
 let seeded = 0;
@@ -126,6 +131,31 @@ describe.skipIf(skip)("IMAP driver against Dovecot", () => {
       await store.close();
     }
   }
+
+  it("open() logs in its spare lean connections at once: the print batch then waits for no login", async () => {
+    const u = await server.addUser();
+    const other = await connectImap(u);
+    try {
+      for (let i = 0; i < 20; i++) await other.mailboxCreate(`P${i}`);
+    } finally {
+      await other.logout();
+    }
+    await withStore(u, async (store, debug) => {
+      const logins = () => debug.filter((l) => l.endsWith("opening a lean connection")).length;
+      for (
+        let t = 0;
+        t < 100 && leanWire(debug).filter((l) => /^(LOGIN|AUTHENTICATE)/.test(l)).length < 3;
+        t++
+      )
+        await new Promise((r) => setTimeout(r, 20));
+      expect(logins()).toBe(3);
+      const names = Array.from({ length: 20 }, (_, i) => `P${i}`);
+      const batch = store.printFolders!(names);
+      for (const name of names) expect(await batch.get(name)).toMatchObject({ count: 0 });
+      // Twenty folders fill three connections' windows: all three are used, none logs in anew.
+      expect(logins()).toBe(3);
+    });
+  });
 
   it("lists folders: nested, non-ASCII, spaces, INBOX, \\Noselect; creates and removes", async () => {
     const u = await server.addUser();

@@ -39,6 +39,8 @@ interface LeanSlot {
   busy: boolean;
   /** performance.now() at the last release: the least recently used slot serves a new folder. */
   lastUsed: number;
+  /** A login under way (open() starts the spare slots' early): whoever needs the slot waits for it. */
+  opening?: Promise<LeanClient>;
 }
 
 /** Exclusive use of one of the store's lean connections until release(). */
@@ -146,6 +148,11 @@ export class ImapStore implements Store, StoreContext {
    */
   async open(): Promise<void> {
     const lease = await this.leanAcquire();
+    // The other lean connections log in now, while the run starts, rather than when the print
+    // batch first needs them and the event loop is busy with its answers (the third one came
+    // ~135 ms late that way). Only after one login succeeded; a failed one stays quiet here and
+    // is made again, and reported, by whoever needs the slot.
+    for (const slot of this.slots) if (!slot.client && !slot.busy) this.leanConnect(slot).catch(() => {});
     let ns: Awaited<ReturnType<typeof readNamespace>>;
     let caps: ReadonlySet<string>;
     try {
@@ -264,7 +271,18 @@ export class ImapStore implements Store, StoreContext {
   }
 
   /** The slot's connection, opened (or replaced) as needed. */
-  private async leanConnect(slot: LeanSlot): Promise<LeanClient> {
+  private leanConnect(slot: LeanSlot): Promise<LeanClient> {
+    const up = slot.client;
+    if (up?.usable && up.idleMs <= LEAN_MAX_IDLE_MS) return Promise.resolve(up);
+    if (slot.opening) return slot.opening;
+    const opening = this.leanLogin(slot).finally(() => {
+      if (slot.opening === opening) slot.opening = undefined;
+    });
+    slot.opening = opening;
+    return opening;
+  }
+
+  private async leanLogin(slot: LeanSlot): Promise<LeanClient> {
     let client = slot.client;
     if (client?.usable && client.idleMs <= LEAN_MAX_IDLE_MS) return client;
     slot.client = null;
