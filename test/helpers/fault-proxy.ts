@@ -53,6 +53,8 @@ export interface FaultProxy {
   cutOnClientCommand(re: RegExp, opts?: CommandFaultOptions): void;
   /** Accepts and immediately resets every new connection while on. */
   refuse(on?: boolean): void;
+  /** Resets a new connection while `n` are open (a server's per-user limit); null lifts it. */
+  limitOpen(n: number | null): void;
   close(): Promise<void>;
 }
 
@@ -290,6 +292,7 @@ class ProxyImpl implements FaultProxy {
   readonly stats = { connections: 0, open: 0, cuts: 0, stalls: 0, commands: [] as string[] };
   rate: number | null = null;
   private refusing = false;
+  private limit: number | null = null;
   private faults: Fault[] = [];
   private readonly conns = new Set<Connection>();
   private readonly server: Server;
@@ -315,7 +318,7 @@ class ProxyImpl implements FaultProxy {
   private accept(client: Socket): void {
     this.stats.connections++;
     client.on("error", () => {});
-    if (this.refusing) {
+    if (this.refusing || (this.limit !== null && this.conns.size >= this.limit)) {
       client.resetAndDestroy();
       return;
     }
@@ -408,6 +411,10 @@ class ProxyImpl implements FaultProxy {
       remaining: opts.times ?? 1,
       how: opts.how ?? "rst",
     });
+  }
+
+  limitOpen(n: number | null): void {
+    this.limit = n;
   }
 
   refuse(on = true): void {

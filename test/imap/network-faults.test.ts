@@ -393,6 +393,28 @@ describe.skipIf(skip).concurrent("a stalled or slow link", () => {
   }, 60_000);
 });
 
+describe.skipIf(skip).concurrent("a server that lets in only two connections at a time", () => {
+  it("the store goes on with the lean connections it has: runs complete, proven, nothing lost", async () => {
+    const w = await world();
+    const tags = Array.from({ length: 30 }, (_, i) => `two-${i}`);
+    await seedImap(
+      w.u,
+      tags.map((t) => [t]),
+    );
+    w.proxy.limitOpen(2);
+    const first = await run(w);
+    expect(first.exitCode, summary(first)).toBe(EXIT.ok);
+    expect(maildirIds(w.md)).toEqual(ids(tags));
+    // Three lean connections were tried; the third was refused and done without.
+    expect(w.proxy.stats.connections).toBeGreaterThanOrEqual(3);
+    expect((await run(w)).proven).toBe(true);
+    seedMaildir(w.md, [["two-new"]]);
+    const next = await run(w);
+    expect(next.exitCode, summary(next)).toBe(EXIT.ok);
+    await expectRecovered(w, [...tags, "two-new"]);
+  });
+});
+
 describe.skipIf(skip).concurrent("a proxy that resets every connection", () => {
   it("at once: exit 1 saying the connection was lost or refused, quickly", async () => {
     const w = await world();

@@ -41,6 +41,10 @@ interface LeanSlot {
   lastUsed: number;
   /** A login under way (open() starts the spare slots' early): whoever needs the slot waits for it. */
   opening?: Promise<LeanClient>;
+  /** Has had a connection in this store. */
+  wasUp?: boolean;
+  /** Never got one while another slot had: the store does without it (see leanAcquire()). */
+  unused?: boolean;
 }
 
 /** Exclusive use of one of the store's lean connections until release(). */
@@ -234,7 +238,7 @@ export class ImapStore implements Store, StoreContext {
   async leanAcquire(path?: string): Promise<LeanLease> {
     for (;;) {
       if (this.closed) throw new DriverError(`${this.label} is closed`, { scope: "store", code: "ECLOSED" });
-      const idle = this.slots.filter((s) => !s.busy);
+      const idle = this.slots.filter((s) => !s.busy && !s.unused);
       if (idle.length === 0) {
         await new Promise<void>((r) => this.leanWaiters.push(r));
         continue;
@@ -265,6 +269,13 @@ export class ImapStore implements Store, StoreContext {
         return { client: await this.leanConnect(slot), release };
       } catch (err) {
         release();
+        // A spare connection the server will not let in (a per-user connection limit, say) while
+        // another of ours is logged in: the store goes on with the ones it has.
+        if (!slot.wasUp && this.slots.some((s) => s !== slot && s.client?.usable)) {
+          slot.unused = true;
+          this.opts.debug?.(`${this.label}: going on without a lean connection the server refused`);
+          continue;
+        }
         throw err;
       }
     }
@@ -304,6 +315,7 @@ export class ImapStore implements Store, StoreContext {
       throw new DriverError(`${this.label} is closed`, { scope: "store", code: "ECLOSED" });
     }
     slot.client = client;
+    slot.wasUp = true;
     return client;
   }
 
