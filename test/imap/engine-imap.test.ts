@@ -102,6 +102,26 @@ describe.skipIf(skip).concurrent("another IMAP client between runs", () => {
     expect(work(await sync(w))).toBe(0);
   });
 
+  it("a message tandem copied to IMAP, then expunged there by another client: removed, no drift", async () => {
+    const w = await imapMaildir();
+    await w.sides.left.seed("A B");
+    await w.sides.right.seed("C D:S", "Box");
+    expect((await sync(w)).exitCode).toBe(EXIT.ok);
+    await w.sides.right.change("nE:F");
+    await w.sides.right.change("nF", "Box");
+    // E and F reach IMAP with UIDs at or above the marker each folder's open recorded.
+    expect((await sync(w)).exitCode).toBe(EXIT.ok);
+    expect((await sync(w)).proven).toBe(true);
+    await w.sides.left.change("xE +A:S");
+    await w.sides.left.change("xF", "Box");
+    const r = await sync(w);
+    expect(r.exitCode, JSON.stringify(r.folders)).toBe(EXIT.ok);
+    expect(drift(r)).toEqual([]);
+    expect(await w.sides.right.show()).toBe("A:S B");
+    expect(await w.sides.right.show("Box")).toBe("C D:S");
+    expect((await sync(w)).proven).toBe(true);
+  });
+
   it("folders created on IMAP (nested too) appear in the Maildir, and Maildir folders on IMAP", async () => {
     const w = await imapMaildir();
     await w.sides.left.seed("A");

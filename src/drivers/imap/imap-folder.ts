@@ -362,11 +362,11 @@ export class ImapFolder implements Folder {
 
   /**
    * Changes since `since`: `changed` are messages whose flags changed or that are new
-   * (FETCH … CHANGEDSINCE), `vanished` the keys below since.uidNext that are gone.
+   * (FETCH … CHANGEDSINCE), `vanished` the keys that are gone.
    *
    * `known` (optional, an extension of the Folder interface): the keys the caller holds for this
    * folder. With it, vanished is exact and needs no QRESYNC: the known keys that `UID SEARCH UID
-   * 1:<uidNext-1>` no longer finds. Without it, vanished comes from QRESYNC's VANISHED (EARLIER),
+   * 1:<highest known>` no longer finds. Without it, vanished comes from QRESYNC's VANISHED (EARLIER),
    * which may name UIDs the caller never knew (ignore those).
    */
   async listChanges(
@@ -397,26 +397,29 @@ export class ImapFolder implements Folder {
       return { changed: [], vanished: [] };
     }
     const sinceModseq = BigInt(since.highestModseq);
-    const sinceUidNext = since.uidNext;
     const knownUids =
       known === undefined ? undefined : [...known].map((k) => uidOfKey(k, this.identity, this.name));
     if (knownUids !== undefined) {
       // With the known keys no QRESYNC is needed: one pipelined EXAMINE, FETCH CHANGEDSINCE and
       // UID SEARCH on the lean connection.
-      const old = knownUids.filter((u) => u < sinceUidNext);
+      // Every known key, not only those below the marker's UIDNEXT: a run records the marker of
+      // its folder's open, so the messages it appended itself are known above it (and one that
+      // another client expunged since must be found gone too).
+      let top = 0;
+      for (const u of knownUids) if (u > top) top = u;
       return await this.withLean("Listing changes", "folder", async (c) => {
         const { sel } = await this.begin(c, "Listing changes");
         const [, rows, found] = await inOrder<[Selected, FetchRow[], number[]]>(
           sel,
           fetchMetas(c, ["1:*"], since.highestModseq),
-          old.length ? startSearch(c, `UID 1:${sinceUidNext - 1}`) : Promise.resolve([]),
+          top > 0 ? startSearch(c, `UID 1:${top}`) : Promise.resolve([]),
         );
         const changed = rows.map((r) => this.meta(r));
         sortByUid(changed);
-        // `1:n` also matches the highest UID when every UID is above n; only below counts.
+        // `1:n` also matches the highest UID when every UID is above n; only up to n counts.
         const present = new Set<number>();
-        for (const u of found) if (u < sinceUidNext) present.add(u);
-        const vanished = old.filter((u) => !present.has(u)).sort((a, b) => a - b);
+        for (const u of found) if (u <= top) present.add(u);
+        const vanished = knownUids.filter((u) => !present.has(u)).sort((a, b) => a - b);
         return { changed, vanished: vanished.map((u) => makeKey(this.identity, u)) };
       });
     }
@@ -430,7 +433,8 @@ export class ImapFolder implements Folder {
       }
       const reported = new Set<number>();
       this.store.setExpungeSink((uid, earlier) => {
-        if (earlier && uid < sinceUidNext) reported.add(uid);
+        // Above the marker too: messages this tool appended after the marker was taken.
+        if (earlier) reported.add(uid);
       });
       let changed: MessageMeta[];
       try {
