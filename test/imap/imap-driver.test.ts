@@ -95,6 +95,16 @@ async function seed(u: ImapUser, path: string, flags: string[][]): Promise<numbe
   }
 }
 
+/** Creates folders at `paths` from another client. */
+async function createMailboxes(u: ImapUser, paths: string[]): Promise<void> {
+  const other = await connectImap(u);
+  try {
+    for (const path of paths) await other.mailboxCreate(path);
+  } finally {
+    await other.logout();
+  }
+}
+
 /** UID → sorted flags of every message in `path`, as another client sees them. */
 async function seenByOther(u: ImapUser, path: string): Promise<Map<number, string[]>> {
   const other = await connectImap(u);
@@ -134,12 +144,10 @@ describe.skipIf(skip)("IMAP driver against Dovecot", () => {
 
   it("open() logs in its spare lean connections at once: the print batch then waits for no login", async () => {
     const u = await server.addUser();
-    const other = await connectImap(u);
-    try {
-      for (let i = 0; i < 20; i++) await other.mailboxCreate(`P${i}`);
-    } finally {
-      await other.logout();
-    }
+    await createMailboxes(
+      u,
+      Array.from({ length: 20 }, (_, i) => `P${i}`),
+    );
     await withStore(u, async (store, debug) => {
       const logins = () => debug.filter((l) => l.endsWith("opening a lean connection")).length;
       for (
@@ -467,12 +475,7 @@ describe.skipIf(skip)("IMAP driver against Dovecot", () => {
   it("sets and removes flags (system flags and a keyword) and removes messages on a lean connection; another client sees it", async () => {
     const u = await server.addUser();
     await seed(u, "INBOX", [[]]);
-    const other = await connectImap(u);
-    try {
-      await other.mailboxCreate("Box");
-    } finally {
-      await other.logout();
-    }
+    await createMailboxes(u, ["Box"]);
     const uids = await seed(u, "Box", [["\\Seen"], ["\\Seen"], ["\\Seen"], ["\\Seen", "$Old"], ["\\Seen"]]);
     await withStore(u, async (store, debug) => {
       await (await store.openFolder("INBOX")).close();
@@ -514,12 +517,7 @@ describe.skipIf(skip)("IMAP driver against Dovecot", () => {
 
   it("setFlagsMany(): several changes on one selection, their STOREs pipelined without a NOOP between", async () => {
     const u = await server.addUser();
-    const other = await connectImap(u);
-    try {
-      await other.mailboxCreate("Many");
-    } finally {
-      await other.logout();
-    }
+    await createMailboxes(u, ["Many"]);
     const uids = await seed(u, "Many", [["\\Seen"], [], ["\\Flagged"], ["\\Seen", "$Old"]]);
     await withStore(u, async (store, debug) => {
       await (await store.openFolder("INBOX")).close();
@@ -627,13 +625,7 @@ describe.skipIf(skip)("IMAP driver against Dovecot", () => {
 
   it("a folder made anew under the same name: setFlags and remove fail (EUIDVALIDITY or ENOFOLDER) and write nothing", async () => {
     const u = await server.addUser();
-    const other = await connectImap(u);
-    try {
-      await other.mailboxCreate("Kept");
-      await other.mailboxCreate("Looked");
-    } finally {
-      await other.logout();
-    }
+    await createMailboxes(u, ["Kept", "Looked"]);
     const kept = await seed(u, "Kept", [[], []]);
     const looked = await seed(u, "Looked", [[], []]);
     await withStore(u, async (store) => {
@@ -854,12 +846,7 @@ describe.skipIf(skip)("IMAP driver against Dovecot without NAMESPACE", () => {
 
   it("asks imapflow at once (it knows how to find the delimiter otherwise); names as before", async () => {
     const u = await server.addUser();
-    const other = await connectImap(u);
-    try {
-      await other.mailboxCreate("Archive.2024");
-    } finally {
-      await other.logout();
-    }
+    await createMailboxes(u, ["Archive.2024"]);
     const debug: string[] = [];
     const store = await openStore(u, { debug });
     try {

@@ -293,9 +293,9 @@ export class ImapStore implements Store, StoreContext {
     return opening;
   }
 
+  /** A new connection for the slot (leanConnect() found none usable), the old one let go. */
   private async leanLogin(slot: LeanSlot): Promise<LeanClient> {
     let client = slot.client;
-    if (client?.usable && client.idleMs <= LEAN_MAX_IDLE_MS) return client;
     slot.client = null;
     if (client?.usable) void client.logout(500);
     else client?.destroy();
