@@ -39,13 +39,19 @@ export async function applyPlan(plan: Plan, ctx: ApplyContext): Promise<void> {
     plan.records.filter((r) => r.kind !== "flags"),
     ctx,
   );
-  await applyFlags(plan.flags, ctx);
+  const flagged = await applyFlags(plan.flags, ctx);
   applyRecords(
     plan.records.filter((r) => r.kind === "flags"),
     ctx,
   );
-  // No flush here: flag records left unflushed by a cut are recovered from the FLAGS intents
-  // (sync-folder.ts); the copies' intents below, or the caller's final flush, carry them.
+  if (flagged.length > 0) {
+    // A FLAGS intent ends only once both sides' rows of its pair are durable. Ended together with
+    // the written side's row, a cut before the other journal's flush left that side's old flags
+    // recorded and the intent gone: the user taking the change back then looked like no change,
+    // and the flags tandem had written were carried back over it (seen in the chaos test).
+    await flushBoth(ctx, "right");
+    for (const op of flagged) ctx.states[op.side].deleteIntent(ctx.folder[op.side], `${FLAGS}${op.pairId}`);
+  }
   await applyCopies(plan.copies, ctx);
 }
 
@@ -109,7 +115,8 @@ function applyRecords(records: readonly RecordOp[], ctx: ApplyContext): void {
   }
 }
 
-async function applyFlags(ops: FlagOp[], ctx: ApplyContext): Promise<void> {
+/** Writes the flag changes; returns those the stores confirmed (their rows recorded, unflushed). */
+async function applyFlags(ops: FlagOp[], ctx: ApplyContext): Promise<FlagOp[]> {
   // One store call per distinct change (side, flags added, flags removed).
   const groups = new Map<string, FlagOp[]>();
   for (const op of ops) {
@@ -121,7 +128,7 @@ async function applyFlags(ops: FlagOp[], ctx: ApplyContext): Promise<void> {
   // Every intent first, on both sides, made durable before any flag is written: a run cut off
   // after a store took flags but before its state recorded them must not take them for the
   // user's change next time, and which side needed no write at all must be known (sync-folder.ts).
-  if (ops.length === 0) return;
+  if (ops.length === 0) return [];
   const writtenOn: Record<Side, Set<string>> = { left: new Set(), right: new Set() };
   for (const op of ops) writtenOn[op.side].add(op.pairId);
   for (const op of ops) {
@@ -138,11 +145,12 @@ async function applyFlags(ops: FlagOp[], ctx: ApplyContext): Promise<void> {
   const batches: FlagOp[][] = [];
   for (const group of groups.values())
     for (let i = 0; i < group.length; i += 500) batches.push(group.slice(i, i + 500));
+  const confirmed: FlagOp[] = [];
   const done = (batch: FlagOp[]) => {
     for (const op of batch) {
       const row = ctx.rows[op.side].get(op.key);
       if (row) putRow(ctx, op.side, { ...row, flags: op.flags });
-      ctx.states[op.side].deleteIntent(ctx.folder[op.side], `${FLAGS}${op.pairId}`);
+      confirmed.push(op);
       ctx.report.flagged[op.side]++;
     }
   };
@@ -171,6 +179,7 @@ async function applyFlags(ops: FlagOp[], ctx: ApplyContext): Promise<void> {
         done(b);
     }
   }
+  return confirmed;
 }
 
 /** Prefix of the intent kept for a copy whose append failed and may still arrive. */
