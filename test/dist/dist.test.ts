@@ -98,6 +98,19 @@ describe("dist/tandem (single executable)", () => {
   it("an unknown command exits 2", () => {
     expect(run(exe, ["frobnicate"]).code).toBe(2);
   });
+
+  it("a password command runs (node:child_process, loaded only then), and its failure is named", () => {
+    // The command fails before any connection is made: no server is needed. A module the
+    // executable cannot load at that point would end in "internal error" instead.
+    const config = join(tmp, "pwcmd.toml");
+    writeFileSync(
+      config,
+      `[defaults]\nstateDir = "${join(tmp, "state")}"\n[accounts.work.left]\ntype = "imap"\nhost = "127.0.0.1"\nuser = "u"\npasswordCommand = "false"\n[accounts.work.right]\ntype = "maildir"\npath = "${join(tmp, "m")}"\n`,
+    );
+    const r = run(exe, ["sync", "--config", config]);
+    expect(r.err).toContain("The password command (false) failed: exit status 1");
+    expect(r.err).not.toContain("internal error");
+  });
 });
 
 describe("dist/tandem.cjs (node)", () => {

@@ -1,4 +1,3 @@
-import { createInterface } from "node:readline/promises";
 import { type AccountConfig, ConfigError, loadConfig } from "../../config/config.js";
 import type { Conflict, Resolution } from "../../model/plan.js";
 import type { AccountReport } from "../../model/report.js";
@@ -94,6 +93,8 @@ export function terminalAsk(
 ): ((c: Conflict, folder: string) => Promise<Resolution>) | undefined {
   if (!process.stdin.isTTY || !process.stderr.isTTY) return undefined;
   return async (c, folder) => {
+    // Loaded at the first question only: most runs never ask.
+    const { createInterface } = await import("./readline.js");
     const rl = createInterface({ input: process.stdin, output: process.stderr });
     try {
       for (;;) {

@@ -1,5 +1,4 @@
 // Resolves the secret of an IMAP login: a literal password, or the output of a command.
-import { execFile } from "node:child_process";
 import { DriverError } from "../driver.js";
 
 export interface SecretOptions {
@@ -61,6 +60,8 @@ export async function runSecretCommand(command: string, shell: boolean, what: st
     throw new DriverError(`The ${what} is empty`, { scope: "store", code: "EAUTHCMD" });
   }
   const program = shell ? "/bin/sh -c …" : file;
+  // Loaded here, not at startup: most runs never start a command (exec-file.ts).
+  const { execFile } = await import("./exec-file.js");
   return await new Promise<string>((resolve, reject) => {
     execFile(
       file,
