@@ -93,8 +93,8 @@ export function terminalAsk(
 ): ((c: Conflict, folder: string) => Promise<Resolution>) | undefined {
   if (!process.stdin.isTTY || !process.stderr.isTTY) return undefined;
   return async (c, folder) => {
-    // Loaded at the first question only: most runs never ask.
-    const { createInterface } = await import("./readline.js");
+    // Loaded at the first question only: most runs never ask (lazy-builtins.ts).
+    const { createInterface } = await import("../../lazy-builtins.js");
     const rl = createInterface({ input: process.stdin, output: process.stderr });
     try {
       for (;;) {

@@ -60,8 +60,8 @@ export async function runSecretCommand(command: string, shell: boolean, what: st
     throw new DriverError(`The ${what} is empty`, { scope: "store", code: "EAUTHCMD" });
   }
   const program = shell ? "/bin/sh -c …" : file;
-  // Loaded here, not at startup: most runs never start a command (exec-file.ts).
-  const { execFile } = await import("./exec-file.js");
+  // Loaded here, not at startup: most runs never start a command (lazy-builtins.ts).
+  const { execFile } = await import("../../lazy-builtins.js");
   return await new Promise<string>((resolve, reject) => {
     execFile(
       file,
