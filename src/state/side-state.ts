@@ -27,8 +27,18 @@ import { type Database, loadSqlJs, type Statement } from "./sqlite.js";
  * Bump SCHEMA_VERSION with a migration in `checkIdentity()` when the schema changes.
  * Version 2: no index on (folder, pairId) (nothing queried it; it was 30-40% of the file), and the
  * file carries a CRC-32 of itself in its header (see SUM_AT), checked at every open.
+ * Version 3: a digest is kept as its 32 bytes, not as 64 hex characters (see DIGEST_IN, DIGEST_OUT).
  */
-export const SCHEMA_VERSION = 2;
+export const SCHEMA_VERSION = 3;
+
+/**
+ * A row's digest (lowercase hex in StateRow) goes into the file as the bytes it spells: 32 bytes
+ * instead of 64 characters, a quarter of a row. With the smaller rows a 100,000-message state is
+ * ~25% smaller, and a run that opens and saves it reads, checks and writes that much less. Text
+ * that is not lowercase hex of whole bytes is kept as it is, so every value reads back unchanged.
+ */
+const DIGEST_IN = "iif(?7 GLOB '*[^0-9a-f]*' OR length(?7) % 2 = 1, ?7, unhex(?7))";
+const DIGEST_OUT = "iif(typeof(digest) = 'blob', lower(hex(digest)), digest)";
 const APP_ID = "tandem-state";
 
 /**
@@ -374,7 +384,7 @@ export class SideState {
     const out: StateRow[] = [];
     const flagsOf = sharedFlags();
     const st = this.db.prepare(
-      `SELECT key || char(31) || pairId || char(31) || flags || char(31) || digest, size, date FROM messages WHERE folder = ?${where} ORDER BY key`,
+      `SELECT key || char(31) || pairId || char(31) || flags || char(31) || ${DIGEST_OUT}, size, date FROM messages WHERE folder = ?${where} ORDER BY key`,
     );
     try {
       st.bind([folder, ...params]);
@@ -406,7 +416,7 @@ export class SideState {
     const out: StateRow[] = [];
     const flagsOf = sharedFlags();
     const st = this.db.prepare(
-      `SELECT key, pairId, flags, size, date, digest FROM messages WHERE folder = ?${where} ORDER BY key`,
+      `SELECT key, pairId, flags, size, date, ${DIGEST_OUT} FROM messages WHERE folder = ?${where} ORDER BY key`,
     );
     try {
       st.bind([folder, ...params]);
@@ -639,7 +649,7 @@ export class SideState {
     switch (op.o) {
       case "put":
         this.exec(
-          "INSERT OR REPLACE INTO messages (folder, key, pairId, flags, size, date, digest) VALUES (?,?,?,?,?,?,?)",
+          `INSERT OR REPLACE INTO messages (folder, key, pairId, flags, size, date, digest) VALUES (?1,?2,?3,?4,?5,?6,${DIGEST_IN})`,
           [op.f, op.k, op.p, op.fl, op.s, op.d, op.g],
         );
         break;
@@ -758,13 +768,17 @@ function checkIdentity(db: Database, file: string, side: Side, readOnly: boolean
   // older file as it is (every query works on both versions) and writes nothing.
   if (readOnly || version === SCHEMA_VERSION) return false;
   try {
-    if (version < 2) {
-      // The index was never queried. VACUUM gives its pages back (the file shrinks by 30-40%);
-      // rollback is not needed for it: if it fails, the open fails and the file on disk is untouched.
+    // No rollback journal: if a step fails, the open fails and the file on disk is untouched.
+    db.exec("PRAGMA journal_mode = OFF");
+    // Version 2: the index was never queried (it was 30-40% of the file).
+    if (version < 2) db.exec("DROP INDEX IF EXISTS messages_pair");
+    // Version 3: digests to bytes (DIGEST_IN).
+    if (version < 3)
       db.exec(
-        "DROP INDEX IF EXISTS messages_pair; PRAGMA journal_mode = OFF; VACUUM; PRAGMA journal_mode = MEMORY",
+        "UPDATE messages SET digest = unhex(digest) WHERE NOT (digest GLOB '*[^0-9a-f]*' OR length(digest) % 2 = 1)",
       );
-    }
+    // The pages the dropped index or the shorter rows freed go back: the file shrinks.
+    db.exec("VACUUM; PRAGMA journal_mode = MEMORY");
     db.exec(`PRAGMA user_version = ${SCHEMA_VERSION}`);
   } catch (err) {
     throw damaged(file, (err as Error).message);

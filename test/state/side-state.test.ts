@@ -74,10 +74,10 @@ describe("state file checks", () => {
     });
     const file = join(dir, "left.db");
     const b = readFileSync(file);
-    // A byte inside a row's digest: SQLite's own quick_check would not see this.
-    const at = b.indexOf("abababab", 4096);
+    // A byte inside a row's digest (kept as bytes): SQLite's own quick_check would not see this.
+    const at = b.indexOf(Buffer.alloc(8, 0xab), 4096);
     expect(at).toBeGreaterThan(0);
-    b[at] = "c".charCodeAt(0);
+    b[at] = 0xac;
     writeFileSync(file, b);
     const err = await SideState.open(dir, "left").catch((e: unknown) => e);
     expect(err).toBeInstanceOf(StateError);
@@ -220,6 +220,31 @@ describe("rows()", () => {
     });
   });
 
+  it("keeps a hex digest as its bytes and reads every digest back as written, also text that is not lowercase hex", async () => {
+    const digests = ["0123456789abcdef".repeat(4), "", "ABCD", "abc", "not hex", "ab\u001fcd", "00"];
+    await withState((s) => {
+      for (const [i, digest] of digests.entries()) s.putMessage(row(`k${i}`, { digest }));
+      s.save();
+    });
+    await withState((s) => {
+      expect(s.rows("INBOX").map((r) => r.digest)).toEqual(digests);
+      expect(s.rowsWhere("INBOX", "key", ["k0"])[0]?.digest).toBe(digests[0]);
+    });
+    const db = await rawDb(join(dir, "left.db"));
+    expect(
+      db.exec("SELECT key, typeof(digest), length(digest) FROM messages ORDER BY key")[0]?.values,
+    ).toEqual([
+      ["k0", "blob", 32],
+      ["k1", "blob", 0],
+      ["k2", "text", 4],
+      ["k3", "text", 3],
+      ["k4", "text", 7],
+      ["k5", "text", 5],
+      ["k6", "blob", 1],
+    ]);
+    db.close();
+  });
+
   it("rowsWhere() finds rows by key or pairId within one folder (more than one chunk too); keys() lists keys", async () => {
     const many = Array.from({ length: 1200 }, (_, i) =>
       row(`k${String(i).padStart(4, "0")}`, { pairId: `p${i}` }),
@@ -289,6 +314,10 @@ describe("a state saved by schema version 1", () => {
     expect(db.exec("SELECT name FROM sqlite_schema WHERE type = 'index' AND name = 'messages_pair'")).toEqual(
       [],
     );
+    // Version 3: the digests went to bytes.
+    expect(db.exec("SELECT DISTINCT typeof(digest), length(digest) FROM messages")[0]?.values).toEqual([
+      ["blob", 32],
+    ]);
     db.close();
     await withState((s) => expect(s.rows("INBOX")[1999]).toEqual(row("k999")));
   });
