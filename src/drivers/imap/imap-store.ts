@@ -526,7 +526,8 @@ export class ImapStore implements Store, StoreContext {
       () => this.leanAcquire(),
       LEAN_SLOTS,
       (err) => this.leanError(err, "Listing flags", "store"),
-      // The run's one SELECT for PERMANENTFLAGS goes into the batch: no later open needs its own.
+      // The run's one SELECT for PERMANENTFLAGS goes into the batch, on its last folder (INBOX):
+      // no later open needs its own, and INBOX stays selected read-write for the run's writes.
       this.keywordsSeen
         ? undefined
         : {

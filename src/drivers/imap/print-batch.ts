@@ -31,10 +31,14 @@ interface Job {
  * searchFlags would not trust, a change announced meanwhile) gives undefined. A connection that
  * fails fails every folder not yet settled, with `mapError`'s error.
  *
- * `select`: the first folder is opened by SELECT, and `selected` hears its answer (a store learns
+ * `select`: the last folder is opened by SELECT, and `selected` hears its answer (a store learns
  * from PERMANENTFLAGS whether the server keeps keywords, which an EXAMINE does not say); the
  * folders opened later then need no SELECT of their own, and can take the selection each
  * connection keeps after the batch as it stands (keptSelection), without a second EXAMINE.
+ * The last, because that folder stays selected on its connection, read-write: a write to it later
+ * in the run needs no SELECT of its own, which for Dovecot is one more rescan of a folder the run
+ * has just changed (the store sends INBOX last; Maildir-change runs at 113,000 messages took
+ * 2.165 s against 2.57 s with the SELECT on the first folder, medians of 8 alternating runs).
  */
 export function printBatch(
   paths: readonly string[],
@@ -49,7 +53,7 @@ export function printBatch(
       new Promise<FolderPrint | undefined>((resolve, reject) => {
         const job: Job = {
           path,
-          select: i === 0 && select !== undefined,
+          select: i === paths.length - 1 && select !== undefined,
           keywords: [],
           tries: 0,
           done: false,
