@@ -19,6 +19,12 @@ import type { Flag, MessageMeta } from "../model/types.js";
  *   Any other exception is a bug.
  * - Cancellation: closing the store aborts outstanding calls with a `store`-scoped DriverError.
  */
+/** How a folder is opened (Store.openFolder). */
+export interface OpenOptions {
+  lookOnly?: boolean;
+  writes?: boolean;
+}
+
 export interface Store {
   readonly caps: StoreCaps;
   /** A short description for messages, e.g. `imap://me@host:993` or `maildir:/home/me/Mail`. Never a secret. */
@@ -34,8 +40,10 @@ export interface Store {
   /**
    * `lookOnly`: the caller will only list the folder (list, listFlags), never read or write it, so
    * the store may open it more cheaply (IMAP: EXAMINE on the listing connection, no SELECT).
+   * `writes`: a hint that the caller expects to change messages in it, so the store may open it
+   * for writing at once (IMAP: SELECT, instead of an EXAMINE and a SELECT at the first write).
    */
-  openFolder(name: string, opts?: { lookOnly?: boolean }): Promise<Folder>;
+  openFolder(name: string, opts?: OpenOptions): Promise<Folder>;
   /**
    * Optional: each named folder's identity and the print of what its listFlags() would give, as
    * one batch the store may pipeline (IMAP: every EXAMINE and search sent without waiting for the

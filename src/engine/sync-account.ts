@@ -565,10 +565,11 @@ interface Opened {
 async function openBoth(
   stores: Record<Side, Store>,
   names: Record<Side, string>,
+  writes: Record<Side, boolean> = { left: false, right: false },
 ): Promise<Record<Side, Folder>> {
   const [l, r] = await Promise.allSettled([
-    stores.left.openFolder(names.left),
-    stores.right.openFolder(names.right),
+    stores.left.openFolder(names.left, writes.left ? { writes: true } : undefined),
+    stores.right.openFolder(names.right, writes.right ? { writes: true } : undefined),
   ]);
   if (l.status === "rejected" || r.status === "rejected") {
     if (l.status === "fulfilled") await l.value.close();
@@ -578,10 +579,25 @@ async function openBoth(
   return { left: l.value, right: r.value };
 }
 
+/**
+ * The sides this run is likely to write in a folder (a hint for Store.openFolder): those whose
+ * other side the proof path printed unlike the last clean run, so that it has changes to carry.
+ */
+function writesExpected(run: RunCtx, e: FolderEntry): Record<Side, boolean> {
+  const proof = run.lastProof?.folders[e.name];
+  const printed = run.printed.get(e.name);
+  const changed = (side: Side) => {
+    const p = printed?.[side];
+    return proof !== undefined && p !== undefined && !samePrint(p, proof[side]);
+  };
+  const writes = !run.opts.dryRun && !run.opts.verifyOnly;
+  return { left: writes && changed("right"), right: writes && changed("left") };
+}
+
 async function openAndList(run: RunCtx, e: FolderEntry): Promise<Opened> {
   const { opts, stores } = run;
   const opened: Opened = {
-    handles: await openBoth(stores, e.sideName),
+    handles: await openBoth(stores, e.sideName, writesExpected(run, e)),
     keywords: stores.left.caps.keywords && stores.right.caps.keywords,
   };
   if (opts.verifyOnly) return opened;

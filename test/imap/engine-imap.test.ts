@@ -289,6 +289,45 @@ describe.skipIf(skip).concurrent("the proof path's IMAP selections (IMAP)", () =
     expect(r.folders.find((f) => f.folder === "INBOX")?.quiet).toBe("right");
     expect((await sync(w)).proven).toBe(true);
   });
+
+  it("after Maildir changes, an IMAP folder to be written is opened once, by a SELECT, not an EXAMINE and then a SELECT", async () => {
+    const w = await imapMaildir();
+    const boxes = ["", "B1", "B2", "B3"];
+    for (const [i, box] of boxes.entries()) await w.sides.left.seed(`A${i} B${i}:S C${i}`, box);
+    expect((await sync(w)).exitCode).toBe(EXIT.ok);
+    expect((await sync(w)).proven).toBe(true);
+    // B2 unchanged on both sides; every other folder has a flag change and a removal in the Maildir.
+    for (const [i, box] of boxes.entries())
+      if (box !== "B2") await w.sides.right.change(`+A${i}:F xC${i}`, box);
+    const sent: string[] = [];
+    const r = await sync(w, {
+      openStore: (side) =>
+        side === "right"
+          ? w.sides.right.open(w.warnings)
+          : openImapStore({
+              host: w.u.host,
+              port: w.u.port,
+              tls: "none",
+              user: w.u.user,
+              auth: { password: w.u.password },
+              debug: (m) => {
+                if (m.startsWith("imap lean C: ")) sent.push(m.slice(13).replace(/^L\d+ /, ""));
+              },
+            }),
+    });
+    expect(r.exitCode, JSON.stringify(r.folders)).toBe(EXIT.ok);
+    for (const [i, box] of boxes.entries())
+      expect(await w.sides.left.show(box)).toBe(box === "B2" ? `A${i} B${i}:S C${i}` : `A${i}:F B${i}:S`);
+    const opens = (path: string) =>
+      sent.filter((l) => /^(EXAMINE|SELECT) /.test(l) && l.includes(`"${path}"`));
+    // The batch EXAMINEs B1 and B3 (SELECTs INBOX, its last); the sync SELECTs them once to write.
+    expect(opens("B1")).toEqual(['EXAMINE "B1" (CONDSTORE)', 'SELECT "B1" (CONDSTORE)']);
+    expect(opens("B3")).toEqual(['EXAMINE "B3" (CONDSTORE)', 'SELECT "B3" (CONDSTORE)']);
+    expect(opens("INBOX")).toEqual(['SELECT "INBOX" (CONDSTORE)']);
+    // Proven unchanged by the batch: not opened again.
+    expect(opens("B2")).toEqual(['EXAMINE "B2" (CONDSTORE)']);
+    expect((await sync(w)).proven).toBe(true);
+  });
 });
 
 describe.skipIf(skip).concurrent("UIDVALIDITY change", () => {

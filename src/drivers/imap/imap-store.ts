@@ -10,6 +10,7 @@ import {
   type Folder,
   type FolderInfo,
   type FolderPrint,
+  type OpenOptions,
   type Store,
   type StoreCaps,
 } from "../driver.js";
@@ -494,7 +495,7 @@ export class ImapStore implements Store, StoreContext {
     }
   }
 
-  async openFolder(name: string, opts?: { lookOnly?: boolean }): Promise<Folder> {
+  async openFolder(name: string, opts?: OpenOptions): Promise<Folder> {
     const path = serverPathFromName(name, this.ns);
     if (opts?.lookOnly) return (await this.openLean(name, path, false))!;
     // Folders open on the lean connection: the run's first by a SELECT, whose PERMANENTFLAGS tell
@@ -502,7 +503,9 @@ export class ImapStore implements Store, StoreContext {
     // folder only when something is written to it. Dovecot rescans a recently changed Maildir
     // folder at every SELECT or EXAMINE (0.01-0.25 s for 5,000 messages, measured), so a folder
     // that is only read is opened once, not twice.
-    const folder = await this.openLean(name, path, true, !this.keywordsSeen);
+    // A folder the caller means to write (opts.writes) is SELECTed at once: its first write then
+    // needs no SELECT after the EXAMINE, one rescan fewer of a folder Dovecot may have to rescan.
+    const folder = await this.openLean(name, path, true, !this.keywordsSeen || opts?.writes === true);
     if (folder) return folder;
     const client = await this.conn();
     const wasSelected = !!client.mailbox && client.mailbox.path === path;
@@ -611,7 +614,8 @@ export class ImapStore implements Store, StoreContext {
         : { noModseq: true }),
     } as unknown as MailboxObject;
     if (writable && this.caps.incremental && sel.highestModseq === undefined) return undefined;
-    if (select) this.learnFromSelect(name, sel.permanentFlags, sel.readOnly === true);
+    // Keywords are learnt from the run's first SELECT only: they hold for the whole store.
+    if (select && !this.keywordsSeen) this.learnFromSelect(name, sel.permanentFlags, sel.readOnly === true);
     return new ImapFolder(this, name, path, mailbox, this.caps.keywords, !writable);
   }
 

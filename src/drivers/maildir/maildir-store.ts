@@ -9,6 +9,7 @@ import {
   type Folder,
   type FolderInfo,
   type FolderPrint,
+  type OpenOptions,
   type Store,
   type StoreCaps,
 } from "../driver.js";
@@ -189,7 +190,7 @@ class MaildirStore implements Store {
     }
   }
 
-  async openFolder(name: string, opts?: { lookOnly?: boolean }): Promise<Folder> {
+  async openFolder(name: string, opts?: OpenOptions): Promise<Folder> {
     this.#ctx.checkOpen();
     const dir = folderDir(this.#root, this.#layout, name);
     let exists: boolean;
