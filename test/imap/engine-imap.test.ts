@@ -251,6 +251,23 @@ describe.skipIf(skip).concurrent("the proof path's IMAP batch (IMAP)", () => {
   });
 });
 
+/** Stores for sync(): the IMAP one's lean commands, tags dropped, go into `sent`. */
+function tracedImap(w: Awaited<ReturnType<typeof imapMaildir>>, sent: string[]) {
+  return (side: "left" | "right") =>
+    side === "right"
+      ? w.sides.right.open(w.warnings)
+      : openImapStore({
+          host: w.u.host,
+          port: w.u.port,
+          tls: "none",
+          user: w.u.user,
+          auth: { password: w.u.password },
+          debug: (m) => {
+            if (m.startsWith("imap lean C: ")) sent.push(m.slice(13).replace(/^L\d+ /, ""));
+          },
+        });
+}
+
 describe.skipIf(skip).concurrent("the proof path's IMAP selections (IMAP)", () => {
   it("after server changes in every folder, the folders the batch left selected are not selected again", async () => {
     const w = await imapMaildir();
@@ -260,21 +277,7 @@ describe.skipIf(skip).concurrent("the proof path's IMAP selections (IMAP)", () =
     expect((await sync(w)).proven).toBe(true);
     for (const [i, box] of boxes.entries()) await w.sides.left.change(`+A${i}:F nC${i}`, box);
     const sent: string[] = [];
-    const r = await sync(w, {
-      openStore: (side) =>
-        side === "right"
-          ? w.sides.right.open(w.warnings)
-          : openImapStore({
-              host: w.u.host,
-              port: w.u.port,
-              tls: "none",
-              user: w.u.user,
-              auth: { password: w.u.password },
-              debug: (m) => {
-                if (m.startsWith("imap lean C: ")) sent.push(m.slice(13).replace(/^L\d+ /, ""));
-              },
-            }),
-    });
+    const r = await sync(w, { openStore: tracedImap(w, sent) });
     expect(r.exitCode, JSON.stringify(r.folders)).toBe(EXIT.ok);
     for (const [i, box] of boxes.entries())
       expect(await w.sides.right.show(box)).toBe(`A${i}:F B${i}:S C${i}`);
@@ -300,21 +303,7 @@ describe.skipIf(skip).concurrent("the proof path's IMAP selections (IMAP)", () =
     for (const [i, box] of boxes.entries())
       if (box !== "B2") await w.sides.right.change(`+A${i}:F xC${i}`, box);
     const sent: string[] = [];
-    const r = await sync(w, {
-      openStore: (side) =>
-        side === "right"
-          ? w.sides.right.open(w.warnings)
-          : openImapStore({
-              host: w.u.host,
-              port: w.u.port,
-              tls: "none",
-              user: w.u.user,
-              auth: { password: w.u.password },
-              debug: (m) => {
-                if (m.startsWith("imap lean C: ")) sent.push(m.slice(13).replace(/^L\d+ /, ""));
-              },
-            }),
-    });
+    const r = await sync(w, { openStore: tracedImap(w, sent) });
     expect(r.exitCode, JSON.stringify(r.folders)).toBe(EXIT.ok);
     for (const [i, box] of boxes.entries())
       expect(await w.sides.left.show(box)).toBe(box === "B2" ? `A${i} B${i}:S C${i}` : `A${i}:F B${i}:S`);
