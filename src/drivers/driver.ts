@@ -1,5 +1,11 @@
 import type { Flag, MessageMeta } from "../model/types.js";
 
+/** How a folder is opened (see Store.openFolder). */
+export interface OpenOptions {
+  lookOnly?: boolean;
+  writes?: boolean;
+}
+
 /**
  * The one interface every store implements (IMAP, Maildir). The engine sees nothing else.
  *
@@ -19,12 +25,6 @@ import type { Flag, MessageMeta } from "../model/types.js";
  *   Any other exception is a bug.
  * - Cancellation: closing the store aborts outstanding calls with a `store`-scoped DriverError.
  */
-/** How a folder is opened (Store.openFolder). */
-export interface OpenOptions {
-  lookOnly?: boolean;
-  writes?: boolean;
-}
-
 export interface Store {
   readonly caps: StoreCaps;
   /** A short description for messages, e.g. `imap://me@host:993` or `maildir:/home/me/Mail`. Never a secret. */
