@@ -165,6 +165,39 @@ describe("MaildirFolder messages", () => {
     expect((await readdir(join(root, "cur"))).sort()).toEqual(["3000.a.host:2,", "3001.a.host:2,Raz"]);
   });
 
+  it("setFlagsMany(): several distinct changes (a keyword, a new/ message) in one call, each applied as setFlags() would", async () => {
+    const store = await open();
+    const inbox = await store.openFolder("INBOX");
+    await writeFile(join(root, "new", "4000.a.host"), MSG);
+    await writeFile(join(root, "cur", "4001.a.host:2,S"), MSG);
+    await writeFile(join(root, "cur", "4002.a.host:2,FS"), MSG);
+    await writeFile(join(root, "cur", "4003.a.host:2,"), MSG);
+    await listAll(inbox);
+    await inbox.setFlagsMany!([
+      { keys: ["4000.a.host", "4001.a.host"], add: ["\\Flagged"], remove: [] },
+      { keys: ["4002.a.host"], add: [], remove: ["\\Seen", "\\Flagged"] },
+      { keys: ["4003.a.host"], add: ["$Label"], remove: [] },
+      { keys: [], add: ["\\Seen"], remove: [] },
+    ]);
+    expect((await readdir(join(root, "cur"))).sort()).toEqual([
+      "4000.a.host:2,F",
+      "4001.a.host:2,FS",
+      "4002.a.host:2,",
+      "4003.a.host:2,a",
+    ]);
+    expect(await readdir(join(root, "new"))).toEqual([]);
+    expect(await listAll(inbox)).toMatchObject([
+      { key: "4000.a.host", flags: ["\\Flagged"] },
+      { key: "4001.a.host", flags: ["\\Flagged", "\\Seen"] },
+      { key: "4002.a.host", flags: [] },
+      { key: "4003.a.host", flags: ["$Label"] },
+    ]);
+    // A key that is not there fails the call, as setFlags() does.
+    await expect(
+      inbox.setFlagsMany!([{ keys: ["9999.gone.host"], add: ["\\Seen"], remove: [] }]),
+    ).rejects.toThrow();
+  });
+
   it("expect(): a folder not listed finds a message by the name its expected flags make, else reads the folder", async () => {
     const store = await open();
     await store.openFolder("INBOX");

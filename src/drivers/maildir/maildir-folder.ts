@@ -30,6 +30,7 @@ import {
   type AppendInput,
   type ChangeListing,
   DriverError,
+  type FlagChange,
   type Folder,
   type FolderMarker,
   type KeyFlags,
@@ -548,32 +549,45 @@ export class MaildirFolder implements Folder {
   }
 
   async setFlags(keys: string[], add: string[], remove: string[]): Promise<void> {
+    await this.setFlagsMany([{ keys, add, remove }]);
+  }
+
+  /**
+   * Every change's renames, then one fsync of each directory touched: a folder's few distinct
+   * flag changes cost one directory fsync, not one each.
+   */
+  async setFlagsMany(changes: ReadonlyArray<FlagChange>): Promise<void> {
     this.#ctx.checkOpen();
-    if (keys.length === 0 || (add.length === 0 && remove.length === 0)) return;
+    const work = changes.filter((c) => c.keys.length > 0 && (c.add.length > 0 || c.remove.length > 0));
+    if (work.length === 0) return;
     await this.#keywords.load();
-    const table = await this.#keywords.ensure(add.filter(isKeywordFlag));
-    const adding = encodeFlags(add, table);
-    if (adding.dropped.length > 0) {
-      this.#ctx.warn(
-        `Dropping flags ${adding.dropped.join(" ")} in folder "${this.name}": Maildir cannot keep them`,
-      );
-    }
-    const removing = encodeFlags(remove, table).letters;
+    const table = await this.#keywords.ensure(work.flatMap((c) => c.add.filter(isKeywordFlag)));
+    const plans = work.map((c) => {
+      const adding = encodeFlags(c.add, table);
+      if (adding.dropped.length > 0) {
+        this.#ctx.warn(
+          `Dropping flags ${adding.dropped.join(" ")} in folder "${this.name}": Maildir cannot keep them`,
+        );
+      }
+      return { keys: c.keys, adding: adding.letters, removing: encodeFlags(c.remove, table).letters };
+    });
     const touched = new Set<Sub>();
     await this.#durably(touched, async () => {
-      for (const key of keys) {
-        this.#ctx.checkOpen();
-        const r = await this.#onKey(key, { action: "rename message file", writing: true }, async (e) => {
-          const old = sortLetters(parseFileName(e.name).letters);
-          const kept = [...old].filter((c) => !removing.includes(c)).join("");
-          const next = sortLetters(kept + adding.letters);
-          if (next === old && (e.sub === "cur" || next === "")) return;
-          const name = formatFileName(key, next);
-          await rename(this.#path(e), join(this.#dir, "cur", name));
-          touched.add(e.sub).add("cur");
-          this.#index.set(key, { sub: "cur", name });
-        });
-        if (!r.ok) throw this.#missing(key);
+      for (const { keys, adding, removing } of plans) {
+        for (const key of keys) {
+          this.#ctx.checkOpen();
+          const r = await this.#onKey(key, { action: "rename message file", writing: true }, async (e) => {
+            const old = sortLetters(parseFileName(e.name).letters);
+            const kept = [...old].filter((c) => !removing.includes(c)).join("");
+            const next = sortLetters(kept + adding);
+            if (next === old && (e.sub === "cur" || next === "")) return;
+            const name = formatFileName(key, next);
+            await rename(this.#path(e), join(this.#dir, "cur", name));
+            touched.add(e.sub).add("cur");
+            this.#index.set(key, { sub: "cur", name });
+          });
+          if (!r.ok) throw this.#missing(key);
+        }
       }
     });
   }
