@@ -37,7 +37,9 @@ export const SCHEMA_VERSION = 3;
  * ~25% smaller, and a run that opens and saves it reads, checks and writes that much less. Text
  * that is not lowercase hex of whole bytes is kept as it is, so every value reads back unchanged.
  */
-const DIGEST_IN = "iif(?7 GLOB '*[^0-9a-f]*' OR length(?7) % 2 = 1, ?7, unhex(?7))";
+const notHexBytes = (x: string) => `(${x} GLOB '*[^0-9a-f]*' OR length(${x}) % 2 = 1)`;
+/** For the insert's seventh parameter, the digest. */
+const DIGEST_IN = `iif(${notHexBytes("?7")}, ?7, unhex(?7))`;
 const DIGEST_OUT = "iif(typeof(digest) = 'blob', lower(hex(digest)), digest)";
 const APP_ID = "tandem-state";
 
@@ -773,10 +775,7 @@ function checkIdentity(db: Database, file: string, side: Side, readOnly: boolean
     // Version 2: the index was never queried (it was 30-40% of the file).
     if (version < 2) db.exec("DROP INDEX IF EXISTS messages_pair");
     // Version 3: digests to bytes (DIGEST_IN).
-    if (version < 3)
-      db.exec(
-        "UPDATE messages SET digest = unhex(digest) WHERE NOT (digest GLOB '*[^0-9a-f]*' OR length(digest) % 2 = 1)",
-      );
+    if (version < 3) db.exec(`UPDATE messages SET digest = unhex(digest) WHERE NOT ${notHexBytes("digest")}`);
     // The pages the dropped index or the shorter rows freed go back: the file shrinks.
     db.exec("VACUUM; PRAGMA journal_mode = MEMORY");
     db.exec(`PRAGMA user_version = ${SCHEMA_VERSION}`);

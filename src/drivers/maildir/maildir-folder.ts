@@ -573,23 +573,25 @@ export class MaildirFolder implements Folder {
     });
     const touched = new Set<Sub>();
     await this.#durably(touched, async () => {
-      for (const { keys, adding, removing } of plans) {
-        for (const key of keys) {
-          this.#ctx.checkOpen();
-          const r = await this.#onKey(key, { action: "rename message file", writing: true }, async (e) => {
-            const old = sortLetters(parseFileName(e.name).letters);
-            const kept = [...old].filter((c) => !removing.includes(c)).join("");
-            const next = sortLetters(kept + adding);
-            if (next === old && (e.sub === "cur" || next === "")) return;
-            const name = formatFileName(key, next);
-            await rename(this.#path(e), join(this.#dir, "cur", name));
-            touched.add(e.sub).add("cur");
-            this.#index.set(key, { sub: "cur", name });
-          });
-          if (!r.ok) throw this.#missing(key);
-        }
-      }
+      for (const { keys, adding, removing } of plans)
+        for (const key of keys) await this.#reflag(key, adding, removing, touched);
     });
+  }
+
+  /** Renames `key`'s file to carry its letters less `removing`, plus `adding`, in cur/. */
+  async #reflag(key: string, adding: string, removing: string, touched: Set<Sub>): Promise<void> {
+    this.#ctx.checkOpen();
+    const r = await this.#onKey(key, { action: "rename message file", writing: true }, async (e) => {
+      const old = sortLetters(parseFileName(e.name).letters);
+      const kept = [...old].filter((c) => !removing.includes(c)).join("");
+      const next = sortLetters(kept + adding);
+      if (next === old && (e.sub === "cur" || next === "")) return;
+      const name = formatFileName(key, next);
+      await rename(this.#path(e), join(this.#dir, "cur", name));
+      touched.add(e.sub).add("cur");
+      this.#index.set(key, { sub: "cur", name });
+    });
+    if (!r.ok) throw this.#missing(key);
   }
 
   async remove(keys: string[]): Promise<void> {
