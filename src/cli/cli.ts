@@ -20,14 +20,20 @@ const COMMANDS: RegisterCommand[] = [
   registerSelftest,
 ];
 
+/** Streams given the EPIPE guard below (once each, however often runCli() runs in a process). */
+const guarded = new WeakSet<NodeJS.WriteStream>();
+
 const defaultContext = (): CliContext => {
   // A reader that went away (`tandem sync | head`) must not crash a run that is writing mail:
   // what it would have read is dropped, and the exit status still tells how the run went.
-  for (const stream of [process.stdout, process.stderr])
-    if (stream.listenerCount("error") === 0)
-      stream.on("error", (err: NodeJS.ErrnoException) => {
-        if (err.code !== "EPIPE") throw err;
-      });
+  // Whatever other listeners the stream has (a worker thread's output piped into it adds one).
+  for (const stream of [process.stdout, process.stderr]) {
+    if (guarded.has(stream)) continue;
+    guarded.add(stream);
+    stream.on("error", (err: NodeJS.ErrnoException) => {
+      if (err.code !== "EPIPE") throw err;
+    });
+  }
   return {
     env: process.env,
     out: (text) => void process.stdout.write(text),

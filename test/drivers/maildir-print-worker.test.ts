@@ -10,7 +10,7 @@ import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
 import { printWorkerBundle } from "../../scripts/build/print-worker.mjs";
 import type { FolderPrint, Store } from "../../src/drivers/driver.js";
 import { openMaildirStore } from "../../src/drivers/maildir/maildir-store.js";
-import { printInWorker } from "../../src/drivers/maildir/print-pool.js";
+import { prestartPrintWorker, printInWorker, spareStats } from "../../src/drivers/maildir/print-pool.js";
 import { setPrintWorkerCode } from "../../src/drivers/maildir/print-worker-code.js";
 
 let workerCode = "";
@@ -122,6 +122,42 @@ describe("Maildir Store.printFolders()", () => {
       expect(new Map(NAMES.map((n, i) => [n, got[i] && { identity: "maildir", ...got[i] }]))).toEqual(
         expected,
       );
+    } finally {
+      await s.close();
+    }
+  });
+
+  it("a worker started ahead (prestartPrintWorker) is taken by the next batch, once, and prints the same", async () => {
+    setPrintWorkerCode(workerCode);
+    const s = await store();
+    try {
+      const expected = await onebyone(s, NAMES);
+      const taken = spareStats.taken;
+      prestartPrintWorker();
+      expect(await batch(s, NAMES)).toEqual(expected);
+      expect(spareStats.taken).toBe(taken + 1);
+      // The next batch starts its own.
+      expect(await batch(s, NAMES)).toEqual(expected);
+      expect(spareStats.taken).toBe(taken + 1);
+    } finally {
+      await s.close();
+    }
+  });
+
+  it("a worker started ahead that died, or runs other code, is not taken: the batch does without it", async () => {
+    const s = await store();
+    try {
+      const expected = await onebyone(s, NAMES);
+      const taken = spareStats.taken;
+      setPrintWorkerCode("process.exit(3);");
+      prestartPrintWorker();
+      await new Promise((r) => setTimeout(r, 500));
+      expect(await batch(s, NAMES)).toEqual(expected);
+      setPrintWorkerCode("setInterval(() => {}, 1000);");
+      prestartPrintWorker();
+      setPrintWorkerCode(workerCode);
+      expect(await batch(s, NAMES)).toEqual(expected);
+      expect(spareStats.taken).toBe(taken);
     } finally {
       await s.close();
     }

@@ -10,6 +10,68 @@ import { printWorkerCode } from "./print-worker-code.js";
 
 type Print = { count: number; fingerprint: string };
 
+/** A worker started ahead of its batch (prestartPrintWorker), not yet taken by one. */
+interface Spare {
+  worker: Worker;
+  code: string;
+  ready: boolean;
+  dead: boolean;
+  off(): void;
+}
+let spare: Spare | undefined;
+/** Batches that took a worker started ahead, for tests. */
+export const spareStats = { taken: 0 };
+
+/**
+ * Starts the print worker now, for a batch yet to come (printInWorker() takes it): a worker needs
+ * ~20 ms to boot on an idle core, ~50 ms once the run is busy, and started as the process starts it
+ * is up before the Maildir is open (no-change runs at 100,000 messages: 0.225 -> 0.210 s, medians
+ * of 12 alternating runs). It does not keep the process alive; unused, it ends with it.
+ */
+export function prestartPrintWorker(): void {
+  const code = printWorkerCode();
+  if (code === undefined || spare !== undefined) return;
+  let worker: Worker;
+  try {
+    worker = new Worker(code, { eval: true });
+  } catch {
+    return;
+  }
+  const s: Spare = { worker, code, ready: false, dead: false, off: () => {} };
+  const onMessage = (m: { ready?: true } | undefined) => {
+    if (m?.ready) s.ready = true;
+  };
+  const onEnd = () => {
+    s.dead = true;
+  };
+  worker.on("message", onMessage);
+  worker.on("error", onEnd);
+  worker.on("exit", onEnd);
+  s.off = () => {
+    worker.off("message", onMessage);
+    worker.off("error", onEnd);
+    worker.off("exit", onEnd);
+  };
+  // After the listeners: adding a "message" listener refs a worker again.
+  worker.unref();
+  spare = s;
+}
+
+/** The worker started ahead, if it runs `code` and is still alive; each is taken once. */
+function takeSpare(code: string): Spare | undefined {
+  const s = spare;
+  spare = undefined;
+  if (s === undefined) return undefined;
+  s.off();
+  if (s.dead || s.code !== code) {
+    void s.worker.terminate().catch(() => {});
+    return undefined;
+  }
+  s.worker.ref();
+  spareStats.taken++;
+  return s;
+}
+
 /** How long a worker may take to start before the main thread prints every folder itself. */
 const READY_MS = 2_000;
 
@@ -28,10 +90,14 @@ export function printInWorker(
   let worker: Worker;
   // Per folder: 0 free, 1 the worker's, 2 the main thread's, 3 given up (stop()).
   const claims = new Int32Array(new SharedArrayBuffer(4 * n));
-  try {
-    worker = new Worker(code, { eval: true });
-  } catch {
-    return undefined;
+  const spare = takeSpare(code);
+  if (spare) worker = spare.worker;
+  else {
+    try {
+      worker = new Worker(code, { eval: true });
+    } catch {
+      return undefined;
+    }
   }
   const resolvers: Array<(p: Print | undefined) => void> = [];
   const prints = dirs.map((_, i) => new Promise<Print | undefined>((resolve) => (resolvers[i] = resolve)));
@@ -57,6 +123,7 @@ export function printInWorker(
   };
   // A worker that never says it is ready (a runtime that runs it otherwise) is given up on.
   const timer = setTimeout(end, READY_MS);
+  if (spare?.ready) clearTimeout(timer);
   worker.on("message", (m: { ready?: true; done?: true; i?: number; print?: Print }) => {
     if (m.ready) return clearTimeout(timer);
     if (m.done) return end();
