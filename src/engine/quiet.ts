@@ -236,6 +236,7 @@ export async function syncQuiet(job: FolderJob, q: QuietListing): Promise<QuietO
     onProgress: job.onProgress ? (done) => job.onProgress?.(done, total) : undefined,
   });
   await recordSettled(job, plan);
+  job.onWritten?.();
   const drift = await verifyQuiet(job, q, plan, before, current);
   return { plan, held: new Set(), stopped: false, ...drift };
 }

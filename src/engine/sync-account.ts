@@ -312,6 +312,8 @@ interface RunCtx {
   touched: Set<string>;
   /** Prints of folders the proof path found changed (see runAccount). */
   printed: Map<string, Partial<Record<Side, Print>>>;
+  /** Settles when the folder writing now has recorded and flushed its writes (writeTurn()). */
+  writer: Promise<void>;
 }
 
 /** One folder of a run: its name on each side, its report, and where it exists and is known. */
@@ -359,6 +361,7 @@ async function syncFolders(
     lastProof,
     touched: new Set(),
     printed,
+    writer: Promise.resolve(),
   };
   type Prepared =
     | { skip: true; proven?: FolderProof }
@@ -384,13 +387,23 @@ async function syncFolders(
     }
   };
   let pending: Promise<Prepared> | undefined = entries[0] ? prepare(entries[0]) : undefined;
+  // A folder's verification (read-only: its stores' fresh prints, its own state rows) runs on
+  // while the next folder is listed and written; one such at a time. Writes stay one folder at a
+  // time (writeTurn): a journal flush must never make durable the record of another folder's store
+  // write that its own flush has not made durable yet. Server-change runs at 100,000 messages:
+  // 0.863 -> 0.826 s (medians of 10 alternating runs).
+  let verifying: Promise<void> | undefined;
   for (let i = 0; i < entries.length; i++) {
     const e = entries[i]!;
     const prepared: Prepared = await pending!;
     pending = undefined;
+    // Once: a retry of this folder may come after the loop has taken the next folder's listing.
+    let nextStarted = false;
     const startNext = () => {
       const next = entries[i + 1];
-      if (!pending && next) pending = prepare(next);
+      if (nextStarted || !next) return;
+      nextStarted = true;
+      pending = prepare(next);
     };
     try {
       if (prepared.skip) {
@@ -404,20 +417,29 @@ async function syncFolders(
         continue;
       }
       if (prepared.settleError !== undefined) throw prepared.settleError;
-      await withRetry(opts, e.name, (attempt) => {
+      let written!: () => void;
+      const writesDone = new Promise<void>((resolve) => (written = resolve));
+      const task = withRetry(opts, e.name, (attempt) => {
         if (attempt === 0 && prepared.error !== undefined) throw prepared.error;
         const ahead = attempt === 0 ? prepared.opened : undefined;
-        return syncOne(run, e, ahead, startNext);
-      });
+        return syncOne(run, e, ahead, startNext, written);
+      }).catch((err) => folderFailed(e, err));
+      try {
+        await Promise.race([writesDone, task]);
+        await verifying;
+      } catch (err) {
+        // The whole store failed: nothing of this run may still be writing when the caller closes it.
+        await Promise.allSettled([task, verifying]);
+        throw err;
+      }
+      verifying = task;
     } catch (err) {
-      // One bad folder (a name the other side cannot hold, a folder that cannot be opened) must not
-      // stop the account; a failure of the whole store does.
-      if (err instanceof DriverError && err.scope !== "store") e.fr.errors.push(err.message);
-      else throw err;
+      folderFailed(e, err);
     } finally {
       startNext();
     }
   }
+  await verifying;
   // A proof only when every folder settled, verified and printed its listings.
   const clean = report.folders.every(
     (fr) =>
@@ -428,6 +450,28 @@ async function syncFolders(
       (run.proofs[fr.folder] !== undefined || run.proofless.has(fr.folder)),
   );
   return clean ? run.proofs : undefined;
+}
+
+/**
+ * One bad folder (a name the other side cannot hold, a folder that cannot be opened) must not stop
+ * the account: its error is reported. A failure of the whole store does: it is thrown.
+ */
+function folderFailed(e: FolderEntry, err: unknown): void {
+  if (err instanceof DriverError && err.scope !== "store") e.fr.errors.push(err.message);
+  else throw err;
+}
+
+/**
+ * Waits for the run's turn to write, and returns its release (idempotent). Turns are given in the
+ * order they are asked for.
+ */
+async function writeTurn(run: RunCtx): Promise<() => void> {
+  const before = run.writer;
+  let release!: () => void;
+  const mine = new Promise<void>((resolve) => (release = resolve));
+  run.writer = before.then(() => mine);
+  await before;
+  return release;
 }
 
 /** The folders of a run, in order: those that exist or are known on either side, as selected. */
@@ -615,7 +659,13 @@ async function openAndList(run: RunCtx, e: FolderEntry): Promise<Opened> {
   }
 }
 
-function folderJob(run: RunCtx, e: FolderEntry, opened: Opened, onListed?: () => void): FolderJob {
+function folderJob(
+  run: RunCtx,
+  e: FolderEntry,
+  opened: Opened,
+  onListed?: () => void,
+  onWritten?: () => void,
+): FolderJob {
   const { account, opts, stores, states, minDate } = run;
   const { sideName, fr } = e;
   return {
@@ -637,6 +687,7 @@ function folderJob(run: RunCtx, e: FolderEntry, opened: Opened, onListed?: () =>
       right: stores.right.caps.incremental && !opts.resync,
     },
     onListed,
+    onWritten,
     onProgress: opts.progress ? (done, total) => opts.progress?.(sideName.left, done, total) : undefined,
   };
 }
@@ -646,17 +697,24 @@ async function syncOne(
   e: FolderEntry,
   ahead: Opened | undefined,
   onListed: () => void,
+  written: () => void,
 ): Promise<void> {
   const { opts, states, minDate } = run;
   const { sideName, fr } = e;
   let opened: Opened | undefined = ahead;
+  // The run's one writer, until this folder's writes are recorded and flushed (see syncFolders).
+  const release = await writeTurn(run);
+  const onWritten = () => {
+    release();
+    written();
+  };
   try {
     opened ??= await openAndList(run, e);
     // From here on this folder's rows may change: a retry must not take the proof for them.
     run.touched.add(e.name);
     const h = opened.handles;
     if (opened.quiet) {
-      const job = folderJob(run, e, opened, onListed);
+      const job = folderJob(run, e, opened, onListed, onWritten);
       onListed();
       const q = await syncQuiet(job, opened.quiet);
       if (q) {
@@ -683,6 +741,7 @@ async function syncOne(
       }
       if (outcome.stopped) return;
     }
+    onWritten();
     if (outcome?.rows && process.env.TANDEM_CHECK_ROWS === "1") checkRows(states, sideName, outcome.rows);
     const prints: Partial<Record<Side, SideProof>> = {};
     let pairs: string | undefined;
@@ -719,6 +778,7 @@ async function syncOne(
     }
     throw err;
   } finally {
+    release();
     onListed();
     await Promise.allSettled([opened?.handles.left.close(), opened?.handles.right.close()]);
   }
