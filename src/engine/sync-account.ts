@@ -387,8 +387,8 @@ async function syncFolders(
     }
   };
   let pending: Promise<Prepared> | undefined = entries[0] ? prepare(entries[0]) : undefined;
-  // A folder's verification (read-only: its stores' fresh prints, its own state rows) runs on
-  // while the next folder is listed and written; one such at a time. Writes stay one folder at a
+  // A quiet-side folder's verification (read-only: its stores' fresh prints, its own state rows)
+  // runs on while the next folder is listed and written; one such at a time. Writes stay one folder at a
   // time (writeTurn): a journal flush must never make durable the record of another folder's store
   // write that its own flush has not made durable yet. Server-change runs at 100,000 messages:
   // 0.863 -> 0.826 s (medians of 10 alternating runs).
@@ -741,7 +741,9 @@ async function syncOne(
       }
       if (outcome.stopped) return;
     }
-    onWritten();
+    // The ordinary path verifies before the next folder goes on: its verification holds both
+    // sides' listings and rows, and beside the next folder's copies that raised a first sync's
+    // peak memory at 100,000 messages by ~6 MB (the quiet path's holds a few prints).
     if (outcome?.rows && process.env.TANDEM_CHECK_ROWS === "1") checkRows(states, sideName, outcome.rows);
     const prints: Partial<Record<Side, SideProof>> = {};
     let pairs: string | undefined;

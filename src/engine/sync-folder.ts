@@ -49,7 +49,7 @@ export interface FolderJob {
   incremental?: Record<Side, boolean>;
   /** Called once this folder's listing is done (the next folder's may start). */
   onListed?: () => void;
-  /** Called once this folder's writes are recorded and flushed: only its verification is left. */
+  /** Quiet-side path: called once this folder's writes are recorded and flushed; only its verification is left. */
   onWritten?: () => void;
   onProgress?: (done: number, total: number) => void;
 }

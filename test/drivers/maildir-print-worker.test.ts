@@ -144,6 +144,22 @@ describe("Maildir Store.printFolders()", () => {
     }
   });
 
+  it("a worker started ahead that no batch takes within a second ends (a run without a batch does not carry it)", async () => {
+    setPrintWorkerCode(workerCode);
+    const s = await store();
+    try {
+      const { taken, dropped } = spareStats;
+      prestartPrintWorker();
+      await new Promise((r) => setTimeout(r, 1_300));
+      expect(spareStats.dropped).toBe(dropped + 1);
+      // The next batch starts its own.
+      expect(await batch(s, NAMES)).toEqual(await onebyone(s, NAMES));
+      expect(spareStats.taken).toBe(taken);
+    } finally {
+      await s.close();
+    }
+  });
+
   it("a worker started ahead that died, or runs other code, is not taken: the batch does without it", async () => {
     const s = await store();
     try {
