@@ -132,6 +132,35 @@ describe("a folder's verification and the next folder's writes", () => {
     expect(again.proven).toBe(true);
   });
 
+  it("a store failure at the next folder goes up only after the held verification has settled", async () => {
+    world = await changedPair();
+    const log: Event[] = [];
+    const inner = logged(log, { one: 300, two: 300, three: 300 });
+    let opens = 0;
+    const r = await sync(world, {
+      wrap: (store, side) => {
+        const s = inner(store, side);
+        if (side === "left") return s;
+        // The right store dies when the run opens its second folder for syncing.
+        return {
+          ...s,
+          openFolder: async (name, o) => {
+            if (!o?.lookOnly && ++opens === 2)
+              throw new DriverError("injected: store gone", { scope: "store" });
+            return await s.openFolder(name, o);
+          },
+        };
+      },
+    });
+    expect(r.exitCode).not.toBe(0);
+    expect(r.failure).toMatch(/store gone/);
+    // The first folder's verification print (held 300 ms) ended before the run returned.
+    const first = r.folders.find((f) => FOLDERS.includes(f.folder) && f.verified);
+    expect(first, JSON.stringify(r.folders)).toBeDefined();
+    const ends = log.filter((e) => e.folder === first!.folder && e.what === "print-end");
+    expect(ends.length).toBe(2);
+  });
+
   it("a verification that fails and is retried waits for its turn to write; the run ends clean", async () => {
     world = await changedPair();
     const w = world;
