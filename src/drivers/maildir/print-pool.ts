@@ -40,12 +40,8 @@ export const spareStats = { taken: 0, dropped: 0 };
 export function prestartPrintWorker(): void {
   const code = printWorkerCode();
   if (code === undefined || spare !== undefined) return;
-  let worker: Worker;
-  try {
-    worker = new Worker(code, { eval: true });
-  } catch {
-    return;
-  }
+  const worker = startWorker(code);
+  if (worker === undefined) return;
   const s: Spare = { worker, code, ready: false, dead: false, off: () => {} };
   const onMessage = (m: { ready?: true } | undefined) => {
     if (m?.ready) s.ready = true;
@@ -69,6 +65,15 @@ export function prestartPrintWorker(): void {
   setTimeout(() => {
     if (spare === s) dropSpare();
   }, SPARE_MS).unref();
+}
+
+/** A print worker running `code`; undefined where the runtime has no eval workers. */
+function startWorker(code: string): Worker | undefined {
+  try {
+    return new Worker(code, { eval: true });
+  } catch {
+    return undefined;
+  }
 }
 
 /** Ends the worker started ahead, if there is one not yet taken. */
@@ -111,18 +116,11 @@ export function printInWorker(
   const code = printWorkerCode();
   const n = dirs.length;
   if (code === undefined || n === 0) return undefined;
-  let worker: Worker;
   // Per folder: 0 free, 1 the worker's, 2 the main thread's, 3 given up (stop()).
   const claims = new Int32Array(new SharedArrayBuffer(4 * n));
-  const spare = takeSpare(code);
-  if (spare) worker = spare.worker;
-  else {
-    try {
-      worker = new Worker(code, { eval: true });
-    } catch {
-      return undefined;
-    }
-  }
+  const taken = takeSpare(code);
+  const worker = taken?.worker ?? startWorker(code);
+  if (worker === undefined) return undefined;
   const resolvers: Array<(p: Print | undefined) => void> = [];
   const prints = dirs.map((_, i) => new Promise<Print | undefined>((resolve) => (resolvers[i] = resolve)));
   const settled = new Uint8Array(n);
@@ -147,7 +145,7 @@ export function printInWorker(
   };
   // A worker that never says it is ready (a runtime that runs it otherwise) is given up on.
   const timer = setTimeout(end, READY_MS);
-  if (spare?.ready) clearTimeout(timer);
+  if (taken?.ready) clearTimeout(timer);
   worker.on("message", (m: { ready?: true; done?: true; i?: number; print?: Print }) => {
     if (m.ready) return clearTimeout(timer);
     if (m.done) return end();
