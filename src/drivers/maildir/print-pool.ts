@@ -5,7 +5,7 @@
 // each claiming a folder in a shared array before printing it, so that none is printed twice.
 // Both run the very loop MaildirFolder.printFlags() runs (dir-print.ts).
 import { Worker } from "node:worker_threads";
-import { printDir } from "./dir-print.js";
+import { printDirSync } from "./dir-print.js";
 import { printWorkerCode } from "./print-worker-code.js";
 
 type Print = { count: number; fingerprint: string };
@@ -163,7 +163,7 @@ export function printInWorker(
     for (let i = n - 1; i >= 0; i--) {
       await new Promise((r) => setImmediate(r));
       if (Atomics.compareExchange(claims, i, 0, 2) !== 0) break;
-      settle(i, await printDir(dirs[i]!));
+      settle(i, printDirSync(dirs[i]!));
     }
   })();
   return {
