@@ -111,14 +111,14 @@ export function printFound(
     if (!ok) return undefined;
   }
   // Few distinct flag sets in a folder: each becomes an array once (byFlag is in flag order).
-  const sets = new Map<number, Flag[]>();
-  const flagsOf = (mask: number): Flag[] => {
-    let flags = sets.get(mask);
-    if (flags === undefined) {
-      flags = byFlag.filter((_, f) => (mask & (1 << f)) !== 0).map(([flag]) => flag);
-      sets.set(mask, flags);
+  const sets = new Map<number, string>();
+  const flagsOf = (mask: number): string => {
+    let text = sets.get(mask);
+    if (text === undefined) {
+      text = ListingPrint.flagText(byFlag.filter((_, f) => (mask & (1 << f)) !== 0).map(([flag]) => flag));
+      sets.set(mask, text);
     }
-    return flags;
+    return text;
   };
   const print = new ListingPrint();
   print.key(`${identity}/`);
@@ -138,7 +138,7 @@ export function printFound(
         tens = t;
       } else print.resume(upToTens);
       print.keyDigit(u - t * 10);
-      print.flags(flagsOf(bits[p++]!));
+      print.flagText(flagsOf(bits[p++]!));
     }
   }
   return { count: print.count, fingerprint: print.digest() };

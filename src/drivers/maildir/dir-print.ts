@@ -25,6 +25,19 @@ export function letterCache(keywords: KeywordLetters): (letters: string) => Flag
   };
 }
 
+/** letterCache() for a print: ListingPrint.flagText() of each distinct set of info letters. */
+export function letterTexts(keywords: KeywordLetters): (letters: string) => string {
+  const decoded = new Map<string, string>();
+  return (letters) => {
+    let text = decoded.get(letters);
+    if (text === undefined) {
+      text = ListingPrint.flagText(decodeLetters(letters, keywords).flags);
+      decoded.set(letters, text);
+    }
+    return text;
+  };
+}
+
 /**
  * Adds the messages of one directory read (cur/ or new/) to `print`: a name's key and the flags
  * of its info letters, dot files skipped. False when an entry is not a plain file: listFlags()
@@ -35,21 +48,21 @@ export function letterCache(keywords: KeywordLetters): (letters: string) => Flag
 export function printEntries(
   print: ListingPrint,
   entries: readonly Dirent[],
-  flagsOf: (letters: string) => Flag[],
+  flagsOf: (letters: string) => string,
 ): boolean {
   for (const dirent of entries) if (!printEntry(print, dirent, flagsOf)) return false;
   return true;
 }
 
 /** One entry of printEntries(): false when it is not a plain file. */
-function printEntry(print: ListingPrint, dirent: Dirent, flagsOf: (letters: string) => Flag[]): boolean {
+function printEntry(print: ListingPrint, dirent: Dirent, flagsOf: (letters: string) => string): boolean {
   const name = dirent.name;
   if (name.charCodeAt(0) === 46 /* . */) return true;
   if (!dirent.isFile()) return false;
   // parseFileName's split, without slicing out the key: the print reads it in place.
   const at = name.indexOf(INFO_SEPARATOR);
   print.key(name, at < 0 ? name.length : at);
-  print.flags(flagsOf(at < 0 ? "" : name.slice(at + INFO_SEPARATOR.length)));
+  print.flagText(flagsOf(at < 0 ? "" : name.slice(at + INFO_SEPARATOR.length)));
   return true;
 }
 
@@ -61,7 +74,7 @@ function printEntry(print: ListingPrint, dirent: Dirent, flagsOf: (letters: stri
 export function printDirEntries(
   print: ListingPrint,
   path: string,
-  flagsOf: (letters: string) => Flag[],
+  flagsOf: (letters: string) => string,
 ): boolean {
   const dir = opendirSync(path, { bufferSize: 1024 });
   try {
@@ -92,7 +105,7 @@ export function printDirSync(dir: string): Print | undefined {
       keywords = "";
     }
     const print = new ListingPrint();
-    const flagsOf = letterCache(KeywordTable.parse(keywords));
+    const flagsOf = letterTexts(KeywordTable.parse(keywords));
     for (const sub of ["cur", "new"]) if (!printDirEntries(print, join(dir, sub), flagsOf)) return undefined;
     return { count: print.count, fingerprint: print.digest() };
   } catch {

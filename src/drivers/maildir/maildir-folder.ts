@@ -36,7 +36,7 @@ import {
   type KeyFlags,
   type ListOptions,
 } from "../driver.js";
-import { letterCache, printEntries } from "./dir-print.js";
+import { letterCache, letterTexts, printEntries } from "./dir-print.js";
 import { errnoOf, fsError, isErrno } from "./errors.js";
 import { encodeFlags, formatFileName, newBaseName, parseFileName, sortLetters } from "./filename.js";
 import { MAILDIR_SUBDIRS } from "./folders.js";
@@ -364,7 +364,7 @@ export class MaildirFolder implements Folder {
    */
   async printFlags(): Promise<{ count: number; fingerprint: string } | undefined> {
     this.#ctx.checkOpen();
-    const flagsOf = letterCache(await this.#keywords.load());
+    const flagsOf = letterTexts(await this.#keywords.load());
     const print = new ListingPrint();
     for (const sub of ["cur", "new"] as const) {
       if (!printEntries(print, await readSubdir(join(this.#dir, sub)), flagsOf)) return undefined;
