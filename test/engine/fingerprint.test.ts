@@ -70,4 +70,25 @@ describe("fingerprintOf (the proof's print of a listing)", () => {
     expect(ListingPrint.from("m1:3:abc")).toBeUndefined();
     expect(ListingPrint.from(`x${fingerprintOf(a)}`)).toBeUndefined();
   });
+
+  it("flagText() of a flag set's text ends an entry as flags() of the set does, in any order", () => {
+    const sets = [[], ["\\Seen"], ["\\Seen", "\\Answered"], ["$Junk", "\\Flagged", "Work"], ["a", "b c"]];
+    for (const flags of sets) {
+      const a = new ListingPrint();
+      const b = new ListingPrint();
+      a.key("1700.M1P2.host");
+      a.flags(flags);
+      b.key("1700.M1P2.host");
+      b.flagText(ListingPrint.flagText([...flags].reverse()));
+      expect(b.digest()).toBe(a.digest());
+    }
+    // And differs with the set: the text is the set's, not a constant.
+    const one = new ListingPrint();
+    one.key("k");
+    one.flagText(ListingPrint.flagText(["\\Seen"]));
+    const none = new ListingPrint();
+    none.key("k");
+    none.flagText(ListingPrint.flagText([]));
+    expect(one.digest()).not.toBe(none.digest());
+  });
 });
