@@ -3,11 +3,16 @@
 //
 //   node scripts/bench/run.mjs [--messages N] [--folders F] [--runs R] [--json FILE]
 //                              [--tool tandem|mbsync|both] [--seed S] [--timeout SEC] [--dir D] [--keep]
+//                              [--settle]
 //
 // Every option can also come from the environment: BENCH_MESSAGES, BENCH_FOLDERS, BENCH_RUNS,
-// BENCH_JSON, BENCH_TOOL, BENCH_SEED, BENCH_TIMEOUT, BENCH_DIR, BENCH_KEEP=1 (the command line wins).
+// BENCH_JSON, BENCH_TOOL, BENCH_SEED, BENCH_TIMEOUT, BENCH_DIR, BENCH_KEEP=1, BENCH_SETTLE=1 (the
+// command line wins).
 // --dir names where the working directory (Dovecot, corpus, local Maildirs) is made, default the
 // system temp dir: on a tmpfs (--dir /dev/shm) the disk's fsync latency drops out of the times.
+// Before the first phase, file creation there is timed (probeCreates): when it is slow, as for
+// minutes after many files were removed on ext4, a note says so, and --settle waits (up to six
+// minutes) until it is not.
 //
 // Each tool gets its own Dovecot user holding an identical corpus and its own local Maildir++
 // tree, so the changes made for one never reach the other. Phases, each run R times:
@@ -34,6 +39,7 @@ import {
   findMbsync,
   fresh,
   mbsyncVersion,
+  probeCreates,
   timedRun,
   writeMbsyncConfig,
   writeTandemConfig,
@@ -45,9 +51,13 @@ const DIST_TANDEM = path.join(root, "dist", "tandem");
 // while the benchmark runs (the working tree is shared) cannot swap or remove it half way.
 let TANDEM_BIN = DIST_TANDEM;
 const MAXAGE_DAYS = 30;
+/** A file creation slower than this (µs) is noted; --settle waits up to SETTLE_MS for it to pass. */
+const SLOW_CREATE_US = 100;
+const SETTLE_MS = 6 * 60_000;
 
 const USAGE = `usage: node scripts/bench/run.mjs [--messages N] [--folders F] [--runs R] [--json FILE]
-                                  [--tool tandem|mbsync|both] [--seed S] [--timeout SEC] [--dir D] [--keep]`;
+                                  [--tool tandem|mbsync|both] [--seed S] [--timeout SEC] [--dir D] [--keep]
+                                  [--settle]`;
 
 function parseOptions(argv, env) {
   const o = {
@@ -60,6 +70,7 @@ function parseOptions(argv, env) {
     timeout: Number(env.BENCH_TIMEOUT ?? 1800),
     dir: env.BENCH_DIR || os.tmpdir(),
     keep: env.BENCH_KEEP === "1" || env.BENCH_KEEP === "true",
+    settle: env.BENCH_SETTLE === "1" || env.BENCH_SETTLE === "true",
   };
   for (let i = 0; i < argv.length; i++) {
     let a = argv[i];
@@ -93,6 +104,9 @@ function parseOptions(argv, env) {
         break;
       case "--keep":
         o.keep = true;
+        break;
+      case "--settle":
+        o.settle = true;
         break;
       case "-h":
       case "--help":
@@ -356,7 +370,26 @@ async function main() {
     }
     if (version) result.versions.mbsync = version.text;
 
+    // File creation as the first syncs will meet it (see probeCreates). The probes' files stay
+    // in the trash until the timed runs are over.
     const trash = path.join(benchDir, "trash");
+    await mkdir(trash, { recursive: true });
+    let createMicros = probeCreates(trash);
+    const settleUntil = performance.now() + SETTLE_MS;
+    while (o.settle && createMicros > SLOW_CREATE_US && performance.now() < settleUntil) {
+      log(`file creation is slow (${createMicros.toFixed(0)} µs each): waiting for it to settle`);
+      await new Promise((r) => setTimeout(r, 15_000));
+      createMicros = probeCreates(trash);
+    }
+    result.createMicros = createMicros;
+    log(`file creation: ${createMicros.toFixed(0)} µs each`);
+    if (createMicros > SLOW_CREATE_US)
+      notes.push(
+        `file creation in ${o.dir} was slow when the first syncs began (${createMicros.toFixed(0)} µs a file, ` +
+          `against 20-40 µs on this project's machine): on ext4 that lasts a few minutes after many files were ` +
+          `removed, and it slows every tool's first syncs (--settle waits for it)`,
+      );
+
     for (const phase of phases(o, trash)) {
       const names = tools.filter((t) => !phase.tools || phase.tools.includes(t.name));
       const entry = {

@@ -29,6 +29,8 @@ interface ToolResult {
 interface BenchJson {
   ok: boolean;
   params: { tools: string[] };
+  createMicros: number;
+  notes: string[];
   phases: {
     id: number;
     key: string;
@@ -79,6 +81,11 @@ describe.skipIf(!dovecotAvailable())("npm run bench (smoke, tiny corpus)", () =>
     const result = JSON.parse(readFileSync(json, "utf8")) as BenchJson;
     expect(result.ok).toBe(true);
     expect(result.params.tools).toContain("tandem");
+    // File creation was timed before the first syncs; a slow one is a note, in the JSON and on stdout.
+    expect(result.createMicros).toBeGreaterThan(0);
+    const slow = result.notes.filter((n) => n.startsWith("file creation in "));
+    expect(slow).toHaveLength(result.createMicros > 100 ? 1 : 0);
+    for (const n of slow) expect(r.out).toContain(`note: ${n}`);
     expect(result.phases.map((p) => p.id)).toEqual([1, 2, 3, 4, 5]);
     for (const phase of result.phases) {
       const expected = phase.id === 5 ? ["tandem"] : result.params.tools;
