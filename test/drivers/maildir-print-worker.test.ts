@@ -206,6 +206,22 @@ describe("Maildir Store.printFolders()", () => {
     }
   });
 
+  it("a small batch ends a worker started ahead at once, untaken (the run does not carry its memory)", async () => {
+    setPrintWorkerCode(workerCode);
+    const s = await store();
+    try {
+      const { taken, dropped } = spareStats;
+      prestartPrintWorker();
+      const prints = s.printFolders!(NAMES, { messages: 1000 });
+      // At the batch, not SPARE_MS later.
+      expect(spareStats.dropped).toBe(dropped + 1);
+      expect(spareStats.taken).toBe(taken);
+      expect((await Promise.all(NAMES.map((n) => prints.get(n)))).every((p) => p === undefined)).toBe(true);
+    } finally {
+      await s.close();
+    }
+  });
+
   it("without worker code (from source): undefined for every folder, the caller prints as before", async () => {
     const s = await store();
     try {

@@ -17,7 +17,7 @@ import { closedError, fsError, isErrno } from "./errors.js";
 import { folderDir, INBOX, isMaildir, type Layout, MAILDIR_SUBDIRS, scanFolders } from "./folders.js";
 import { ensureDir, FILE_MODE, fsyncDir, isDirectory } from "./fsutil.js";
 import { MAILDIR_IDENTITY, type MaildirContext, MaildirFolder } from "./maildir-folder.js";
-import { printInWorker } from "./print-pool.js";
+import { dropSpare, printInWorker } from "./print-pool.js";
 
 export interface MaildirStoreOptions {
   /** The Maildir root; INBOX lives directly in it. */
@@ -232,6 +232,10 @@ class MaildirStore implements Store {
         // A name this layout refuses: the caller's own open says so.
       }
     }
+    // A small batch prints without a worker: one started ahead is ended now, not after SPARE_MS
+    // (no-change runs at 10,000 messages peaked at 76 MB instead of 84 MB, 5 runs each; their
+    // time stayed the same, as the worker has mostly booted by then).
+    if (small) dropSpare();
     const job = this.#closed || small ? undefined : printInWorker(dirs);
     if (job) {
       this.#workers.add(job);

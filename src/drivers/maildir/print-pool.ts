@@ -76,8 +76,11 @@ function startWorker(code: string): Worker | undefined {
   }
 }
 
-/** Ends the worker started ahead, if there is one not yet taken. */
-function dropSpare(): void {
+/**
+ * Ends the worker started ahead, if there is one not yet taken; also at once when a batch will
+ * print without it (a small one), so that the run does not carry its memory.
+ */
+export function dropSpare(): void {
   const s = spare;
   spare = undefined;
   if (s === undefined) return;
