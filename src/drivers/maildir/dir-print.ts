@@ -25,7 +25,11 @@ export function letterCache(keywords: KeywordLetters): (letters: string) => Flag
   };
 }
 
-/** letterCache() for a print: ListingPrint.flagText() of each distinct set of info letters. */
+/**
+ * letterCache() for a print: ListingPrint.flagText() of each distinct set of info letters. Its own
+ * loop, not letterCache()'s through one generic helper: shared by both, the helper's call made
+ * printing the bench's 100,000 entries 25% slower (75 against 61 ms), as V8 no longer inlines it.
+ */
 export function letterTexts(keywords: KeywordLetters): (letters: string) => string {
   const decoded = new Map<string, string>();
   return (letters) => {
