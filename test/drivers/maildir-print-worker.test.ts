@@ -62,6 +62,16 @@ async function store(): Promise<Store> {
   return await openMaildirStore({ path: root, layout: "maildir++", onWarning: () => {} });
 }
 
+/** `run` with a store of the test's Maildir, closed after it whatever happens. */
+async function withStore(run: (s: Store) => Promise<void>): Promise<void> {
+  const s = await store();
+  try {
+    await run(s);
+  } finally {
+    await s.close();
+  }
+}
+
 /** What printFlags() gives, folder by folder: the batch must give the same. */
 async function onebyone(s: Store, names: string[]): Promise<Map<string, FolderPrint | undefined>> {
   const out = new Map<string, FolderPrint | undefined>();
@@ -84,8 +94,7 @@ async function batch(s: Store, names: string[]): Promise<Map<string, FolderPrint
 describe("Maildir Store.printFolders()", () => {
   it("prints every folder as printFlags() does, however the worker and the main thread share them", async () => {
     setPrintWorkerCode(workerCode);
-    const s = await store();
-    try {
+    await withStore(async (s) => {
       const expected = await onebyone(s, NAMES);
       // The folders are there and print (Odd: a directory among the messages; Twice: a key in
       // cur/ and new/, printed twice so that it matches no proof).
@@ -100,14 +109,11 @@ describe("Maildir Store.printFolders()", () => {
           ["F1", expected.get("F1")],
         ]),
       );
-    } finally {
-      await s.close();
-    }
+    });
   });
 
   it("the worker's own prints are exact: every folder it claims while the main thread is held up", async () => {
-    const s = await store();
-    try {
+    await withStore(async (s) => {
       const expected = await onebyone(s, NAMES);
       setPrintWorkerCode(workerCode);
       const dirs = NAMES.map((n) => (n === "INBOX" ? root : join(root, `.${n}`)));
@@ -122,15 +128,12 @@ describe("Maildir Store.printFolders()", () => {
       expect(new Map(NAMES.map((n, i) => [n, got[i] && { identity: "maildir", ...got[i] }]))).toEqual(
         expected,
       );
-    } finally {
-      await s.close();
-    }
+    });
   });
 
   it("a worker started ahead (prestartPrintWorker) is taken by the next batch, once, and prints the same", async () => {
     setPrintWorkerCode(workerCode);
-    const s = await store();
-    try {
+    await withStore(async (s) => {
       const expected = await onebyone(s, NAMES);
       const taken = spareStats.taken;
       prestartPrintWorker();
@@ -139,15 +142,12 @@ describe("Maildir Store.printFolders()", () => {
       // The next batch starts its own.
       expect(await batch(s, NAMES)).toEqual(expected);
       expect(spareStats.taken).toBe(taken + 1);
-    } finally {
-      await s.close();
-    }
+    });
   });
 
   it("a worker started ahead that no batch takes within 300 ms ends (a run without a batch does not carry it)", async () => {
     setPrintWorkerCode(workerCode);
-    const s = await store();
-    try {
+    await withStore(async (s) => {
       const { taken, dropped } = spareStats;
       // It never keeps the process alive (tandem exits at once anyway, main.ts, but a run from
       // another entry point would wait for it): no new handle that holds the event loop.
@@ -163,14 +163,11 @@ describe("Maildir Store.printFolders()", () => {
       // The next batch starts its own.
       expect(await batch(s, NAMES)).toEqual(await onebyone(s, NAMES));
       expect(spareStats.taken).toBe(taken);
-    } finally {
-      await s.close();
-    }
+    });
   });
 
   it("a worker started ahead that died, or runs other code, is not taken: the batch does without it", async () => {
-    const s = await store();
-    try {
+    await withStore(async (s) => {
       const expected = await onebyone(s, NAMES);
       const taken = spareStats.taken;
       setPrintWorkerCode("process.exit(3);");
@@ -182,42 +179,33 @@ describe("Maildir Store.printFolders()", () => {
       setPrintWorkerCode(workerCode);
       expect(await batch(s, NAMES)).toEqual(expected);
       expect(spareStats.taken).toBe(taken);
-    } finally {
-      await s.close();
-    }
+    });
   });
 
   it("a worker that never starts, or fails: the main thread prints every folder, the same", async () => {
     for (const code of ["setInterval(() => {}, 1000);", "throw new Error('no');", "process.exit(3);"]) {
       setPrintWorkerCode(undefined);
-      const s = await store();
-      try {
+      await withStore(async (s) => {
         const expected = await onebyone(s, NAMES);
         setPrintWorkerCode(code);
         expect(await batch(s, NAMES), code).toEqual(expected);
-      } finally {
-        await s.close();
-      }
+      });
     }
   });
 
   it("a small batch (the hint says few messages): no worker, undefined for every folder", async () => {
     setPrintWorkerCode(workerCode);
-    const s = await store();
-    try {
+    await withStore(async (s) => {
       const prints = s.printFolders!(NAMES, { messages: 1000 });
       const got = await Promise.all(NAMES.map((n) => prints.get(n)));
       expect(got.every((p) => p === undefined)).toBe(true);
       expect(await batch(s, NAMES)).toEqual(await onebyone(s, NAMES));
-    } finally {
-      await s.close();
-    }
+    });
   });
 
   it("a small batch ends a worker started ahead at once, untaken (the run does not carry its memory)", async () => {
     setPrintWorkerCode(workerCode);
-    const s = await store();
-    try {
+    await withStore(async (s) => {
       const { taken, dropped } = spareStats;
       prestartPrintWorker();
       const prints = s.printFolders!(NAMES, { messages: 1000 });
@@ -225,18 +213,13 @@ describe("Maildir Store.printFolders()", () => {
       expect(spareStats.dropped).toBe(dropped + 1);
       expect(spareStats.taken).toBe(taken);
       expect((await Promise.all(NAMES.map((n) => prints.get(n)))).every((p) => p === undefined)).toBe(true);
-    } finally {
-      await s.close();
-    }
+    });
   });
 
   it("without worker code (from source): undefined for every folder, the caller prints as before", async () => {
-    const s = await store();
-    try {
+    await withStore(async (s) => {
       expect([...(await batch(s, NAMES)).values()].every((p) => p === undefined)).toBe(true);
-    } finally {
-      await s.close();
-    }
+    });
   });
 
   it("a store closed while the batch runs: every print settles", async () => {
