@@ -809,7 +809,9 @@ describe.skipIf(skip)("IMAP driver against Dovecot without UIDPLUS", () => {
 
 describe("folder names and UID sets (no server)", async () => {
   const { nameFromServerPath, serverPathFromName } = await import("../../src/drivers/imap/folder-names.js");
-  const { compactUidSet, chunkedUidSets, expandUidSet } = await import("../../src/drivers/imap/uid-set.js");
+  const { compactUidSet, chunkedUidSets, expandUidSet, uidOfKey } = await import(
+    "../../src/drivers/imap/uid-set.js"
+  );
 
   it("maps the server delimiter to / and refuses what cannot be mapped", () => {
     const dot = { prefix: "", delimiter: "." };
@@ -825,6 +827,27 @@ describe("folder names and UID sets (no server)", async () => {
     const slash = { prefix: "", delimiter: "/" };
     expect(nameFromServerPath("a.b/c", "/", slash)).toBe("a.b/c");
     expect(serverPathFromName("a.b/c", slash)).toBe("a.b/c");
+  });
+
+  it("reads a key's UID, and refuses a key of another UIDVALIDITY or one that is no key", () => {
+    expect(uidOfKey("1700000000/42", "1700000000", "INBOX")).toBe(42);
+    expect(uidOfKey("7/007", "7", "INBOX")).toBe(7);
+    expect(uidOfKey(`7/${Number.MAX_SAFE_INTEGER}`, "7", "INBOX")).toBe(Number.MAX_SAFE_INTEGER);
+    const code = (key: string, validity = "7") => {
+      try {
+        uidOfKey(key, validity, "INBOX");
+        return "read";
+      } catch (err) {
+        return (err as { code?: string }).code;
+      }
+    };
+    expect(code("8/42")).toBe("EUIDVALIDITY");
+    expect(code("77/42")).toBe("EUIDVALIDITY");
+    expect(code("07/42")).toBe("EUIDVALIDITY");
+    for (const bad of ["7/0", "7/", "7/4x", "7/-4", "7/1e3", "7:42", "42", `7/${2 ** 60}`])
+      expect(code(bad), bad).toBe("EBADKEY");
+    // A UIDVALIDITY that is not digits can match no key.
+    expect(code("a/42", "a")).toBe("EBADKEY");
   });
 
   it("compacts and chunks UID sets", () => {

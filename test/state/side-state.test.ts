@@ -262,6 +262,9 @@ describe("rows()", () => {
       expect(s.rowsWhere("INBOX", "pairId", many.map((r) => r.pairId).reverse())).toEqual(many);
       expect(s.keys("INBOX")).toEqual([odd, ...many].map((r) => r.key));
       expect(s.keys("Other")).toEqual(["k0001"]);
+      expect(s.keys("Nothing")).toEqual([]);
+      for (const k of ["k3", "k10", "k1", "k2"]) s.putMessage(row(k, { folder: "Plain" }));
+      expect(s.keys("Plain")).toEqual(["k1", "k10", "k2", "k3"]);
     });
   });
 });

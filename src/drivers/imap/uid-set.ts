@@ -62,6 +62,8 @@ export function makeKey(uidValidity: string, uid: number): string {
  * folder-scoped EUIDVALIDITY error: every key the caller holds for this folder is stale.
  */
 export function uidOfKey(key: string, uidValidity: string, folder: string): number {
+  const quick = plainUid(key, uidValidity);
+  if (quick > 0) return quick;
   const match = /^(\d+)\/(\d+)$/.exec(key);
   if (!match) {
     throw new DriverError(`Not an IMAP message key: "${key}" (expected UIDVALIDITY/UID)`, {
@@ -80,4 +82,25 @@ export function uidOfKey(key: string, uidValidity: string, folder: string): numb
     throw new DriverError(`Not an IMAP message key: "${key}"`, { scope: "message", code: "EBADKEY" });
   }
   return uid;
+}
+
+/**
+ * The UID of `<uidValidity>/<digits>` read without a regular expression (a change listing reads
+ * every key of a folder: 100,000 keys took ~8 ms with the match), or 0 for anything else, which
+ * uidOfKey() then reads the careful way (and rejects as it does).
+ */
+function plainUid(key: string, uidValidity: string): number {
+  const n = uidValidity.length;
+  if (n === 0 || key.length <= n + 1 || key.charCodeAt(n) !== 47 || !key.startsWith(uidValidity)) return 0;
+  for (let i = 0; i < n; i++) {
+    const c = key.charCodeAt(i);
+    if (c < 48 || c > 57) return 0;
+  }
+  let uid = 0;
+  for (let i = n + 1; i < key.length; i++) {
+    const d = key.charCodeAt(i) - 48;
+    if (d < 0 || d > 9) return 0;
+    uid = uid * 10 + d;
+  }
+  return Number.isSafeInteger(uid) ? uid : 0;
 }
