@@ -709,6 +709,32 @@ describe.skipIf(skip)("IMAP driver against Dovecot", () => {
     });
   });
 
+  it("listChanges with the known keys finds every removed one, the lowest and the highest too, whatever their order", async () => {
+    const u = await server.addUser();
+    await withStore(u, async (store) => {
+      let folder = await store.openFolder("INBOX");
+      const keys: string[] = [];
+      for (let i = 0; i < 12; i++)
+        keys.push(await folder.append({ body: chunks(message(`v-${i}`)), flags: [], date: Date.now() }));
+      folder = await store.openFolder("INBOX");
+      const since = folder.marker;
+      const other = await connectImap(u);
+      try {
+        await other.mailboxOpen("INBOX");
+        // UIDs 1, 10 and 12: as text, "…/10" and "…/12" sort before "…/2".
+        await other.messageDelete([keys[0], keys[9], keys[11]].map((k) => k!.split("/")[1]).join(","), {
+          uid: true,
+        });
+      } finally {
+        await other.logout();
+      }
+      folder = await store.openFolder("INBOX");
+      const known = [...keys].sort().reverse();
+      const changes = await (folder as ImapFolder).listChanges(since, undefined, known);
+      expect(changes).toEqual({ changed: [], vanished: [keys[0], keys[9], keys[11]] });
+    });
+  });
+
   it("changes identity when the mailbox is deleted and recreated; stale keys are refused", async () => {
     const u = await server.addUser();
     await withStore(u, async (store) => {
