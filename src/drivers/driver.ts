@@ -62,6 +62,11 @@ export interface Store {
    * has it selected, from printFolders). A hint for the order in which a run opens its folders.
    */
   warm?(name: string): boolean;
+  /**
+   * Optional: the run expects to write none of this store's folders, so it will not print them
+   * again; whatever printFolders kept for such prints (a Maildir's print worker) can go now.
+   */
+  printsDone?(): void;
   close(): Promise<void>;
 }
 

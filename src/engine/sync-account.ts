@@ -84,6 +84,17 @@ export async function runAccount(account: AccountConfig, opts: RunOptions): Prom
       }
       report.folders = [];
       unchanged = proven;
+      // A side whose every folder's other side printed as the proof has nothing to take in: its
+      // store will not print again (a Maildir's kept print worker, ~11 MB, goes at once).
+      for (const side of ["left", "right"] as const) {
+        const other = side === "left" ? "right" : "left";
+        const fed = Object.entries(proof.folders).some(([name, p]) => {
+          if (proven.has(name)) return false;
+          const got = printed.get(name)?.[other];
+          return got === undefined || !samePrint(got, p[other]);
+        });
+        if (!fed) open[side].printsDone?.();
+      }
     }
     // Before the first state write: a proof never outlives the states it vouches for.
     if (!readOnly) removeProof(dir);

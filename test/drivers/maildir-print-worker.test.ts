@@ -2,7 +2,7 @@
 // thread at once (print-pool.ts), each exactly as MaildirFolder.printFlags() prints it. From
 // source there is no embedded worker code, so the test bundles print-worker.ts itself, the way
 // scripts/build.mjs does.
-import { mkdirSync, writeFileSync } from "node:fs";
+import { mkdirSync, rmSync, writeFileSync } from "node:fs";
 import { mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -10,7 +10,12 @@ import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
 import { printWorkerBundle } from "../../scripts/build/print-worker.mjs";
 import type { FolderPrint, Store } from "../../src/drivers/driver.js";
 import { openMaildirStore } from "../../src/drivers/maildir/maildir-store.js";
-import { prestartPrintWorker, printInWorker, spareStats } from "../../src/drivers/maildir/print-pool.js";
+import {
+  keptStats,
+  prestartPrintWorker,
+  printInWorker,
+  spareStats,
+} from "../../src/drivers/maildir/print-pool.js";
 import { setPrintWorkerCode } from "../../src/drivers/maildir/print-worker-code.js";
 
 let workerCode = "";
@@ -219,6 +224,106 @@ describe("Maildir Store.printFolders()", () => {
   it("without worker code (from source): undefined for every folder, the caller prints as before", async () => {
     await withStore(async (s) => {
       expect([...(await batch(s, NAMES)).values()].every((p) => p === undefined)).toBe(true);
+    });
+  });
+
+  it("after a batch the store keeps its worker: printFlags() prints there, the same, until printsDone()", async () => {
+    await withStore(async (s) => {
+      const expected = await onebyone(s, NAMES);
+      setPrintWorkerCode(workerCode);
+      const ended = keptStats.ended;
+      const ports = () => process.getActiveResourcesInfo().filter((r) => r === "MessagePort").length;
+      const portsBefore = ports();
+      expect(await batch(s, NAMES)).toEqual(expected);
+      // Handed over once the worker is through with the batch, a turn or two after its prints:
+      // from then on a print is the worker's answer.
+      const inbox = await s.openFolder("INBOX", { lookOnly: true });
+      const until = Date.now() + 5_000;
+      for (let a = keptStats.answered; Date.now() < until; a = keptStats.answered) {
+        expect(await inbox.printFlags!()).toEqual({
+          count: expected.get("INBOX")!.count,
+          fingerprint: expected.get("INBOX")!.fingerprint,
+        });
+        if (keptStats.answered > a) break;
+        await new Promise((r) => setTimeout(r, 5));
+      }
+      const answered = keptStats.answered;
+      // Idle, it holds no handle that keeps the process alive (at most as many as before: earlier
+      // tests' workers may let theirs go meanwhile).
+      expect(ports()).toBeLessThanOrEqual(portsBefore);
+      // Every folder but Odd (a directory among its messages: the main thread's way says so).
+      expect(await onebyone(s, NAMES)).toEqual(expected);
+      expect(keptStats.answered).toBe(answered + NAMES.length - 1);
+      // Asked several at once, each gets its own folder's print.
+      const folders = await Promise.all(NAMES.map((n) => s.openFolder(n, { lookOnly: true })));
+      const prints = await Promise.all(folders.map((f) => f.printFlags!()));
+      expect(new Map(NAMES.map((n, i) => [n, prints[i] && { identity: "maildir", ...prints[i] }]))).toEqual(
+        expected,
+      );
+      // A folder changed since prints as it is now.
+      const dir = join(root, ".F3");
+      file(dir, "cur", "1999.M1P1.host:2,S");
+      const f3 = await s.openFolder("F3", { lookOnly: true });
+      const now = await f3.printFlags!();
+      expect(now?.count).toBe(expected.get("F3")!.count + 1);
+      rmSync(join(dir, "cur", "1999.M1P1.host:2,S"));
+      expect(await f3.printFlags!()).toEqual({
+        count: expected.get("F3")!.count,
+        fingerprint: expected.get("F3")!.fingerprint,
+      });
+      const before = keptStats.answered;
+      s.printsDone!();
+      expect(keptStats.ended).toBeGreaterThan(ended);
+      expect(await onebyone(s, NAMES)).toEqual(expected);
+      expect(keptStats.answered).toBe(before);
+      for (const f of [...folders, inbox, f3]) await f.close();
+    });
+  });
+
+  it("a batch hands its worker over only when every answer is in: a print asked at once gets its own answer", async () => {
+    await withStore(async (s) => {
+      const expected = await onebyone(s, NAMES);
+      setPrintWorkerCode(workerCode);
+      const dirs = NAMES.map((n) => (n === "INBOX" ? root : join(root, `.${n}`)));
+      for (let round = 0; round < 5; round++) {
+        let settled = 0;
+        let asked: Promise<unknown[]> | undefined;
+        let stop: (() => void) | undefined;
+        const job = printInWorker(dirs, (printer) => {
+          // Every batch print has settled by now.
+          expect(settled).toBe(NAMES.length);
+          stop = printer.stop;
+          asked = Promise.all([...dirs].reverse().map((d) => printer.print(d)));
+        })!;
+        for (const p of job.prints) void p.then(() => settled++);
+        await Promise.all(job.prints);
+        const until = Date.now() + 5_000;
+        while (asked === undefined && Date.now() < until) await new Promise((r) => setTimeout(r, 5));
+        const got = ((await asked) ?? []).reverse();
+        expect(
+          new Map(NAMES.map((n, i) => [n, got[i] && { identity: "maildir", ...(got[i] as object) }])),
+        ).toEqual(expected);
+        stop?.();
+      }
+    });
+  });
+
+  it("a kept worker that is ended while asked: the print settles undefined, and the folder prints the ordinary way", async () => {
+    await withStore(async (s) => {
+      const expected = await onebyone(s, NAMES);
+      setPrintWorkerCode(workerCode);
+      let printer: { print(d: string): Promise<unknown>; stop(): void } | undefined;
+      const job = printInWorker([root], (p) => {
+        printer = p;
+      })!;
+      await Promise.all(job.prints);
+      const until = Date.now() + 5_000;
+      while (printer === undefined && Date.now() < until) await new Promise((r) => setTimeout(r, 5));
+      const pending = printer!.print(join(root, ".F1"));
+      printer!.stop();
+      expect(await pending).toBeUndefined();
+      expect(await printer!.print(join(root, ".F1"))).toBeUndefined();
+      expect(await onebyone(s, ["F1"])).toEqual(new Map([["F1", expected.get("F1")]]));
     });
   });
 

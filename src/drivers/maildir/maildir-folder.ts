@@ -42,6 +42,7 @@ import { encodeFlags, formatFileName, newBaseName, parseFileName, sortLetters } 
 import { MAILDIR_SUBDIRS } from "./folders.js";
 import { ensureDir, FILE_MODE, fsyncDir } from "./fsutil.js";
 import { KeywordFile } from "./keywords.js";
+import type { KeptPrinter } from "./print-pool.js";
 
 /** What a folder needs from its store. */
 export interface MaildirContext {
@@ -49,6 +50,8 @@ export interface MaildirContext {
   readonly warn: (msg: string) => void;
   /** Throws the store-scoped DriverError once the store is closed. */
   checkOpen(): void;
+  /** A print worker the store kept from its print batch, if any (printFlags()). */
+  printer?(): KeptPrinter | undefined;
 }
 
 type Sub = "cur" | "new";
@@ -364,6 +367,10 @@ export class MaildirFolder implements Folder {
    */
   async printFlags(): Promise<{ count: number; fingerprint: string } | undefined> {
     this.#ctx.checkOpen();
+    // On the store's kept print worker where there is one: the same loop, off the main thread
+    // (server-change runs at 100,000 messages print each folder they wrote once more).
+    const kept = await this.#ctx.printer?.()?.print(this.#dir);
+    if (kept) return kept;
     const flagsOf = letterTexts(await this.#keywords.load());
     const print = new ListingPrint();
     for (const sub of ["cur", "new"] as const) {

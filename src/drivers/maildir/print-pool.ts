@@ -115,6 +115,8 @@ const READY_MS = 2_000;
  */
 export function printInWorker(
   dirs: readonly string[],
+  /** Takes the worker once the batch is done, instead of its end: for the run's later prints. */
+  keep?: (printer: KeptPrinter) => void,
 ): { prints: Promise<Print | undefined>[]; stop(): void; workerShare(): number } | undefined {
   const code = printWorkerCode();
   const n = dirs.length;
@@ -128,37 +130,55 @@ export function printInWorker(
   const prints = dirs.map((_, i) => new Promise<Print | undefined>((resolve) => (resolvers[i] = resolve)));
   const settled = new Uint8Array(n);
   let left = n;
-  /** Each folder's print, once; with the last one the worker ends (it may not even be up yet). */
+  /** The worker is through with the batch: it has answered every folder it claimed. */
+  let through = false;
+  /**
+   * Each folder's print, once. With the last one the worker ends (it may not even be up yet), or,
+   * to be kept, is handed over once it is through with the batch too: a worker kept while the
+   * batch's last answer is still on its way would give it as the answer to a later request.
+   */
   const settle = (i: number, p: Print | undefined) => {
     if (settled[i]) return;
     settled[i] = 1;
     resolvers[i]!(p);
-    if (--left === 0) end();
+    if (--left === 0 && (keep === undefined || through)) end(through);
   };
   let ended = false;
-  const end = () => {
+  const end = (whole = false) => {
     if (ended) return;
     ended = true;
     clearTimeout(timer);
-    void worker.terminate().catch(() => {});
+    // Only these: removeAllListeners() would also take Node's own, which start the port.
+    worker.off("message", onMessage);
+    worker.off("error", onEnd);
+    worker.off("exit", onEnd);
+    if (whole && keep) keep(keptPrinter(worker));
+    else void worker.terminate().catch(() => {});
     // What the worker claimed and did not answer gets undefined (a promise settles once). It
     // claims in order and stops at the main thread's first claim, so nothing is left free that
     // the main thread will not take on its way down.
     for (let i = 0; i < n; i++) if (Atomics.load(claims, i) === 1) settle(i, undefined);
   };
   // A worker that never says it is ready (a runtime that runs it otherwise) is given up on.
-  const timer = setTimeout(end, READY_MS);
+  const timer = setTimeout(() => end(), READY_MS);
   if (taken?.ready) clearTimeout(timer);
-  worker.on("message", (m: { ready?: true; done?: true; i?: number; print?: Print }) => {
+  const onMessage = (m: { ready?: true; done?: true; i?: number; print?: Print }) => {
     if (m.ready) return clearTimeout(timer);
-    if (m.done) return end();
+    if (m.done) {
+      through = true;
+      // Kept only once every folder is answered, the main thread's share too (it may print on).
+      if (keep === undefined || left === 0) end(left === 0);
+      return;
+    }
     const i = m.i;
     if (typeof i !== "number" || Atomics.load(claims, i) !== 1) return end();
     const p = m.print;
     settle(i, p && typeof p.count === "number" && typeof p.fingerprint === "string" ? p : undefined);
-  });
-  worker.on("error", end);
-  worker.on("exit", end);
+  };
+  const onEnd = () => end();
+  worker.on("message", onMessage);
+  worker.on("error", onEnd);
+  worker.on("exit", onEnd);
   worker.postMessage({ dirs, claims });
   // The main thread's share, from the last folder down, one per turn of the event loop so that
   // the IMAP side's answers are read in between.
@@ -177,5 +197,73 @@ export function printInWorker(
       for (let i = 0; i < n; i++) if (Atomics.compareExchange(claims, i, 0, 3) === 0) settle(i, undefined);
       end();
     },
+  };
+}
+
+/**
+ * A print worker kept after its batch (printInWorker's `keep`): prints one folder at a time for
+ * the rest of the run, such as verification's fresh prints of the folders a run wrote, off the
+ * main thread, which a run with changes keeps busy. Ended by stop() (the store's close).
+ */
+export interface KeptPrinter {
+  /** The folder's print, or undefined where the worker cannot tell (the caller prints it itself). */
+  print(dir: string): Promise<Print | undefined>;
+  stop(): void;
+}
+
+/** How long a kept worker may take to answer one folder before it is given up on. */
+const KEPT_ANSWER_MS = 30_000;
+
+/** Workers kept after their batch, answers they gave, and kept workers ended, for tests. */
+export const keptStats = { kept: 0, answered: 0, ended: 0 };
+
+function keptPrinter(worker: Worker): KeptPrinter {
+  keptStats.kept++;
+  /** Each request's answer, in the order sent: the worker answers its messages in turn. */
+  const waiting: Array<(p: Print | undefined) => void> = [];
+  let answer: Print | undefined;
+  let stopped = false;
+  /** Runs while an answer is awaited: a worker that stops answering is ended, its askers print themselves. */
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  const stop = () => {
+    if (stopped) return;
+    stopped = true;
+    keptStats.ended++;
+    clearTimeout(timer);
+    worker.off("message", onMessage);
+    worker.off("error", stop);
+    worker.off("exit", stop);
+    for (const resolve of waiting.splice(0)) resolve(undefined);
+    void worker.terminate().catch(() => {});
+  };
+  const onMessage = (m: { done?: true; i?: number; print?: Print }) => {
+    if (m.i === 0) {
+      const p = m.print;
+      answer = p && typeof p.count === "number" && typeof p.fingerprint === "string" ? p : undefined;
+      return;
+    }
+    if (!m.done) return;
+    clearTimeout(timer);
+    if (answer) keptStats.answered++;
+    waiting.shift()?.(answer);
+    answer = undefined;
+    if (waiting.length > 0) timer = setTimeout(stop, KEPT_ANSWER_MS);
+    // Idle, it must not keep the process alive; it is ended with the store.
+    if (waiting.length === 0) worker.unref();
+  };
+  worker.on("message", onMessage);
+  worker.on("error", stop);
+  worker.on("exit", stop);
+  worker.unref();
+  return {
+    print: (dir) => {
+      if (stopped) return Promise.resolve(undefined);
+      // Referenced while asked: an unreferenced worker would let the process end under the caller.
+      worker.ref();
+      worker.postMessage({ dirs: [dir], claims: new Int32Array(new SharedArrayBuffer(4)) });
+      if (waiting.length === 0) timer = setTimeout(stop, KEPT_ANSWER_MS);
+      return new Promise((resolve) => waiting.push(resolve));
+    },
+    stop,
   };
 }
