@@ -396,6 +396,26 @@ describe("the journal across runs (a big state)", () => {
     await withState((s) => expect(s.count()).toBe(400));
   });
 
+  it("folder() and folders() show every put and delete at once, and hand out copies", async () => {
+    await withState((s) => {
+      const inbox = { name: "INBOX", identity: "7", uidNext: 3, highestModseq: "9", count: 1, minDate: 0 };
+      expect(s.folder("INBOX")).toBeUndefined();
+      s.putFolder(inbox);
+      expect(s.folder("INBOX")).toEqual(inbox);
+      s.putFolder({ ...inbox, uidNext: 5 });
+      expect(s.folder("INBOX")?.uidNext).toBe(5);
+      s.putFolder({ ...inbox, name: "Work" });
+      expect(s.folders().map((f) => f.name)).toEqual(["INBOX", "Work"]);
+      const given = s.folder("INBOX")!;
+      given.uidNext = 99;
+      s.folders()[0]!.count = 42;
+      expect(s.folder("INBOX")).toEqual({ ...inbox, uidNext: 5 });
+      s.deleteFolder("INBOX");
+      expect(s.folder("INBOX")).toBeUndefined();
+      expect(s.folders().map((f) => f.name)).toEqual(["Work"]);
+    });
+  });
+
   it("killed after the snapshot's rename, before the journal was emptied: the replay changes nothing", async () => {
     await withState((s) => {
       s.putMessage(row("a"));
