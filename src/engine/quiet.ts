@@ -17,7 +17,7 @@ import { checkGuards } from "./guards.js";
 import { type Print, printOf, samePrint } from "./listing.js";
 import { pairInfo } from "./precheck.js";
 import type { FolderProof } from "./proof.js";
-import { reconcile } from "./reconcile.js";
+import { pairIdFor, reconcile } from "./reconcile.js";
 import { type FolderJob, listSide, recordSettled } from "./sync-folder.js";
 import { verifyFolder } from "./verify.js";
 
@@ -303,11 +303,17 @@ async function verifyQuiet(
   const pairs = pairsOf("left");
   // Every pairId of the left rows this run kept is found once in the left state. One a row had
   // under the same key before this run is: the proof found it once (a pairId twice on the left is
-  // drift, and no proof follows drift), and rewriting that row leaves it once. Only the pairIds
-  // this run gave a row anew could meet another row's, so only those are looked up (a scan of
-  // the folder's rows, ~1 ms at 5,000; a run that only changed flags and removed needs none).
+  // drift, and no proof follows drift), and rewriting that row leaves it once. So is one named
+  // after its row's own key (pairIdFor: a pair first seen at that key on the left, as every copy
+  // from the left makes): a key is one row of the folder and never names another message later
+  // (an IMAP key holds its UIDVALIDITY, a Maildir key is a file's unique name), and a pair
+  // re-linked under a new key keeps its pairId only once its old key is void. Only the other
+  // pairIds this run gave a row could meet another row's, so only those are looked up (a scan of
+  // the folder's rows, ~1 ms at 5,000; server-change runs need none).
   const newIds = new Set<string>();
-  for (const r of after.left.values()) if (before.left.get(r.key)?.pairId !== r.pairId) newIds.add(r.pairId);
+  for (const r of after.left.values())
+    if (before.left.get(r.key)?.pairId !== r.pairId && r.pairId !== pairIdFor("left", r.key))
+      newIds.add(r.pairId);
   const agree =
     pairs !== undefined &&
     pairs === pairsOf("right") &&
