@@ -536,6 +536,34 @@ describe("Maildir folders", () => {
     ]);
   });
 
+  it("maildir++ removeFolder() leaves the folder namespace in one rename: a run killed on either side of it leaves no dot-directory that is no folder", async () => {
+    const store = await open("maildir++");
+    await store.createFolder("Done");
+    await store.removeFolder("Done");
+    // Nothing left behind, under the folder's name or the name it was renamed to.
+    expect((await readdir(root)).sort()).toEqual(["cur", "new", "tmp"]);
+    // Killed before the rename, after cur/ and new/ went: tmp/ still makes it a folder, and the
+    // next removal finishes it.
+    await store.createFolder("Half");
+    for (const sub of ["cur", "new"]) await rm(join(root, ".Half", sub), { recursive: true });
+    expect((await store.listFolders()).map((f) => f.name)).toContain("Half");
+    // Killed after the rename: outside the namespace (no folder), swept by the next removal;
+    // one holding a file that is not the folder's own is left as it is.
+    for (const [d, extra] of [
+      ["tandem-removing-0a1b2c", ""],
+      ["tandem-removing-3d4e5f", "mine.txt"],
+    ] as const) {
+      await mkdir(join(root, d, "tmp"), { recursive: true });
+      await writeFile(join(root, d, "maildirfolder"), "");
+      if (extra) await writeFile(join(root, d, extra), "keep me");
+    }
+    expect((await store.listFolders()).map((f) => f.name)).toEqual(["INBOX", "Half"]);
+    await store.removeFolder("Half");
+    expect((await readdir(root)).sort()).toEqual(["cur", "new", "tandem-removing-3d4e5f", "tmp"]);
+    expect(await readFile(join(root, "tandem-removing-3d4e5f", "mine.txt"), "utf8")).toBe("keep me");
+    expect((await store.listFolders()).map((f) => f.name)).toEqual(["INBOX"]);
+  });
+
   it("remove() also removes a duplicate file of the same key left in new/", async () => {
     const store = await open();
     await writeFile(join(root, "new", "7000.dup.host"), MSG);

@@ -2,7 +2,8 @@
 //
 // Invariants: nothing is ever written outside the root (folders.ts checks every name); a folder is
 // removed only when it holds no message; files are 0600 and directories 0700.
-import { readdir, rm, rmdir, stat, writeFile } from "node:fs/promises";
+import { randomBytes } from "node:crypto";
+import { readdir, rename, rm, rmdir, stat, writeFile } from "node:fs/promises";
 import { dirname, join, resolve } from "node:path";
 import {
   DriverError,
@@ -177,19 +178,30 @@ class MaildirStore implements Store {
           if (!isErrno(err, "ENOENT")) throw err;
         }
       }
-      for (const n of await readdirOrEmpty(dir)) {
-        if (own(n)) await rm((path = join(dir, n)), { recursive: true, force: true });
+      let rest = dir;
+      if (this.#layout === "maildir++") {
+        // What is left (tmp/, bookkeeping) leaves the folder namespace in one rename before it is
+        // removed entry by entry. Removed in place, a run killed between its last Maildir
+        // subdirectory and the directory itself left a dot-directory without cur/, new/ or tmp/:
+        // no folder to tandem, so never removed, but a folder to Dovecot and the user (found by
+        // the chaos test). Killed before the rename, tmp/ keeps it a folder, removed again by
+        // the next run; after it, the next removal sweeps it away (sweepRemoved).
+        rest = join(this.#root, `${REMOVING}${randomBytes(6).toString("hex")}`);
+        await rename(dir, rest);
       }
-      path = dir;
-      try {
-        await rmdir(dir);
-      } catch (err) {
-        // fs layout: subfolders (or foreign files) remain; the directory stays as a plain parent.
-        if (!(this.#layout === "fs" && isErrno(err, "ENOTEMPTY", "EEXIST"))) throw err;
-      }
+      await removeOwn(rest, own, (p) => (path = p));
       await fsyncDir(dirname(dir));
+      if (this.#layout === "maildir++") await this.#sweepRemoved(own);
     } catch (err) {
       throw fsError(err, { action: "remove folder directory", path, scope: "folder", writing: true });
+    }
+  }
+
+  /** Removes what killed removals left outside the folder namespace; what it cannot, it leaves. */
+  async #sweepRemoved(own: (n: string) => boolean): Promise<void> {
+    for (const n of await readdirOrEmpty(this.#root)) {
+      if (!n.startsWith(REMOVING)) continue;
+      await removeOwn(join(this.#root, n), own, () => {}).catch(() => {});
     }
   }
 
@@ -271,6 +283,34 @@ class MaildirStore implements Store {
     for (const w of this.#workers) w.stop();
     this.#printer?.stop();
     this.#printer = undefined;
+  }
+}
+
+/** A removed Maildir++ folder's directory, renamed out of the folder namespace (no leading dot). */
+const REMOVING = "tandem-removing-";
+
+/**
+ * Removes a folder directory's own entries (Maildir subdirectories, bookkeeping), then the
+ * directory. In the fs layout subfolders (or foreign files) may remain: the directory then stays
+ * as a plain parent. Anywhere else, a foreign entry fails the last rmdir rather than be removed.
+ */
+async function removeOwn(
+  dir: string,
+  own: (n: string) => boolean,
+  at: (path: string) => void,
+): Promise<void> {
+  for (const n of await readdirOrEmpty(dir)) {
+    if (own(n)) {
+      const p = join(dir, n);
+      at(p);
+      await rm(p, { recursive: true, force: true });
+    }
+  }
+  at(dir);
+  try {
+    await rmdir(dir);
+  } catch (err) {
+    if (!isErrno(err, "ENOTEMPTY", "EEXIST")) throw err;
   }
 }
 
