@@ -9,7 +9,7 @@ import {
 } from "../drivers/driver.js";
 import type { Conflict, Resolution } from "../model/plan.js";
 import { type AccountReport, type FolderReport, newFolderReport } from "../model/report.js";
-import type { Side } from "../model/types.js";
+import { otherSide, type Side } from "../model/types.js";
 import { type AccountLock, lockAccount } from "../state/lock.js";
 import { SideState, StateError, type StateRow } from "../state/side-state.js";
 import { writeStatus } from "../state/status-file.js";
@@ -129,7 +129,7 @@ export async function runAccount(account: AccountConfig, opts: RunOptions): Prom
       // A side whose every folder's other side printed as the proof has nothing to take in: its
       // store will not print again (a Maildir's kept print worker, ~11 MB, goes at once).
       for (const side of ["left", "right"] as const) {
-        const other = side === "left" ? "right" : "left";
+        const other = otherSide(side);
         const fed = Object.entries(proof.folders).some(([name, p]) => {
           if (proven.has(name)) return false;
           const got = printed.get(name)?.[other];

@@ -281,8 +281,7 @@ class MaildirStore implements Store {
   async close(): Promise<void> {
     this.#closed = true;
     for (const w of this.#workers) w.stop();
-    this.#printer?.stop();
-    this.#printer = undefined;
+    this.printsDone();
   }
 }
 

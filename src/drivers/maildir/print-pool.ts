@@ -172,8 +172,7 @@ export function printInWorker(
     }
     const i = m.i;
     if (typeof i !== "number" || Atomics.load(claims, i) !== 1) return end();
-    const p = m.print;
-    settle(i, p && typeof p.count === "number" && typeof p.fingerprint === "string" ? p : undefined);
+    settle(i, asPrint(m.print));
   };
   const onEnd = () => end();
   worker.on("message", onMessage);
@@ -211,6 +210,11 @@ export interface KeptPrinter {
   stop(): void;
 }
 
+/** A worker's answer when it has a print's shape, else undefined (the folder is printed the ordinary way). */
+function asPrint(p: Print | undefined): Print | undefined {
+  return p && typeof p.count === "number" && typeof p.fingerprint === "string" ? p : undefined;
+}
+
 /** How long a kept worker may take to answer one folder before it is given up on. */
 const KEPT_ANSWER_MS = 30_000;
 
@@ -238,8 +242,7 @@ function keptPrinter(worker: Worker): KeptPrinter {
   };
   const onMessage = (m: { done?: true; i?: number; print?: Print }) => {
     if (m.i === 0) {
-      const p = m.print;
-      answer = p && typeof p.count === "number" && typeof p.fingerprint === "string" ? p : undefined;
+      answer = asPrint(m.print);
       return;
     }
     if (!m.done) return;
